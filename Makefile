@@ -1,0 +1,103 @@
+# mod_wsbridge — build, test, run. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+BUILD   ?= build
+PORT    ?= 8080
+MPM     ?= event
+CHILDREN ?= 2
+
+APXS    := $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
+CXX     ?= g++
+CXXSTD  := -std=c++17
+WARN    := -Wall -Wextra -Werror
+INC     := -Isrc
+
+# Flags that apxs reports for this Apache (include dirs, defines); the
+# C-only warning flags are dropped, C++ gets its own.
+APXS_INC  = $(shell $(APXS) -q INCLUDEDIR 2>/dev/null)
+APR_INC   = $(shell apr-1-config --includes 2>/dev/null)
+APU_INC   = $(shell apu-1-config --includes 2>/dev/null)
+APXS_DEFS = $(shell $(APXS) -q EXTRA_CPPFLAGS 2>/dev/null)
+MOD_CXXFLAGS = $(CXXSTD) $(WARN) -O2 -g -fPIC -fvisibility=hidden -pthread \
+               $(INC) -I$(APXS_INC) $(APR_INC) $(APU_INC) $(APXS_DEFS)
+LIBS    := -lssl -lcrypto -lhiredis -lz -pthread
+
+CORE_SRC := $(shell find src -name '*.cpp' -not -path 'src/apache/*' | sort)
+APACHE_SRC := $(shell find src/apache -name '*.cpp' 2>/dev/null | sort)
+MOD_SRC  := mod_wsbridge.cpp $(CORE_SRC) $(APACHE_SRC)
+MOD_OBJ  := $(patsubst %.cpp,$(BUILD)/mod/%.o,$(MOD_SRC))
+HEADERS  := $(shell find src -name '*.h')
+
+UNIT_SRC := $(sort $(wildcard tests/unit/*.cpp))
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+UNIT_CXXFLAGS = $(CXXSTD) $(WARN) -O1 -g -pthread $(INC) -Itests/unit
+CPPUTEST_LIBS := -lCppUTest -lCppUTestExt
+
+.PHONY: all module deps unit unit-tsan test test-unit test-integration test-browser \
+        fuzz run stop reload install bench bench-compare clean
+
+all: module
+
+deps:
+	@scripts/install-deps.sh
+
+module: $(BUILD)/mod_wsbridge.so
+
+$(BUILD)/mod/%.o: %.cpp $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(MOD_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/mod_wsbridge.so: $(MOD_OBJ)
+	$(CXX) -shared -o $@ $(MOD_OBJ) $(LIBS) -static-libstdc++ -static-libgcc
+
+# Unit tests: the core without Apache, under ASan+UBSan, and under TSan for
+# the concurrent parts (queues, bus, hub).
+$(BUILD)/unit_tests: $(CORE_SRC) $(UNIT_SRC) $(HEADERS) $(wildcard tests/unit/*.h)
+	@mkdir -p $(BUILD)
+	$(CXX) $(UNIT_CXXFLAGS) $(SAN_FLAGS) $(CORE_SRC) $(UNIT_SRC) -o $@ $(CPPUTEST_LIBS) $(LIBS)
+
+$(BUILD)/unit_tests_tsan: $(CORE_SRC) $(UNIT_SRC) $(HEADERS) $(wildcard tests/unit/*.h)
+	@mkdir -p $(BUILD)
+	$(CXX) $(UNIT_CXXFLAGS) $(TSAN_FLAGS) $(CORE_SRC) $(UNIT_SRC) -o $@ $(CPPUTEST_LIBS) $(LIBS)
+
+unit: $(BUILD)/unit_tests
+unit-tsan: $(BUILD)/unit_tests_tsan
+
+test: deps
+	@scripts/run-tests.sh
+
+test-unit: $(BUILD)/unit_tests $(BUILD)/unit_tests_tsan
+	@ONLY=unit scripts/run-tests.sh
+
+test-integration: module
+	@ONLY=integration scripts/run-tests.sh
+
+test-browser: module
+	@ONLY=browser scripts/run-tests.sh
+
+FUZZ_TIME ?= 60
+fuzz:
+	@FUZZ_TIME=$(FUZZ_TIME) scripts/fuzz.sh
+
+run: deps module
+	@PORT=$(PORT) MPM=$(MPM) CHILDREN=$(CHILDREN) scripts/instance.sh start $(abspath $(BUILD)/run)
+
+stop:
+	@scripts/instance.sh stop $(abspath $(BUILD)/run)
+
+reload:
+	@scripts/instance.sh reload $(abspath $(BUILD)/run)
+
+install: module
+	$(APXS) -i -n wsbridge $(BUILD)/mod_wsbridge.so
+	install -m 644 conf/wsbridge.load /etc/apache2/mods-available/wsbridge.load
+	install -m 644 conf/wsbridge.conf /etc/apache2/mods-available/wsbridge.conf
+	@echo "Installed. Enable with: a2enmod wsbridge && systemctl reload apache2"
+
+bench: deps module
+	@scripts/bench.sh
+
+clean:
+	rm -rf $(BUILD)
