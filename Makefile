@@ -1,5 +1,6 @@
 # mod_wsbridge — build, test, run. See README.md.
 SHELL := /bin/bash
+MAKEFLAGS += -j$(shell nproc)
 .DEFAULT_GOAL := all
 
 BUILD   ?= build
@@ -45,22 +46,32 @@ deps:
 
 module: $(BUILD)/mod_wsbridge.so
 
-$(BUILD)/mod/%.o: %.cpp $(HEADERS)
+$(BUILD)/mod/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) $(MOD_CXXFLAGS) -c $< -o $@
+	$(CXX) $(MOD_CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/mod_wsbridge.so: $(MOD_OBJ)
 	$(CXX) -shared -o $@ $(MOD_OBJ) $(LIBS) -static-libstdc++ -static-libgcc
 
 # Unit tests: the core without Apache, under ASan+UBSan, and under TSan for
 # the concurrent parts (queues, bus, hub).
-$(BUILD)/unit_tests: $(CORE_SRC) $(UNIT_SRC) $(HEADERS) $(wildcard tests/unit/*.h)
-	@mkdir -p $(BUILD)
-	$(CXX) $(UNIT_CXXFLAGS) $(SAN_FLAGS) $(CORE_SRC) $(UNIT_SRC) -o $@ $(CPPUTEST_LIBS) $(LIBS)
+UNIT_SRCS := $(CORE_SRC) $(UNIT_SRC)
+ASAN_OBJ := $(patsubst %.cpp,$(BUILD)/asan/%.o,$(UNIT_SRCS))
+TSAN_OBJ := $(patsubst %.cpp,$(BUILD)/tsan/%.o,$(UNIT_SRCS))
 
-$(BUILD)/unit_tests_tsan: $(CORE_SRC) $(UNIT_SRC) $(HEADERS) $(wildcard tests/unit/*.h)
-	@mkdir -p $(BUILD)
-	$(CXX) $(UNIT_CXXFLAGS) $(TSAN_FLAGS) $(CORE_SRC) $(UNIT_SRC) -o $@ $(CPPUTEST_LIBS) $(LIBS)
+$(BUILD)/asan/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(UNIT_CXXFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tsan/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(UNIT_CXXFLAGS) $(TSAN_FLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/unit_tests: $(ASAN_OBJ)
+	$(CXX) $(SAN_FLAGS) $(ASAN_OBJ) -o $@ $(CPPUTEST_LIBS) $(LIBS)
+
+$(BUILD)/unit_tests_tsan: $(TSAN_OBJ)
+	$(CXX) $(TSAN_FLAGS) $(TSAN_OBJ) -o $@ $(CPPUTEST_LIBS) $(LIBS)
 
 unit: $(BUILD)/unit_tests
 unit-tsan: $(BUILD)/unit_tests_tsan
@@ -98,6 +109,8 @@ install: module
 
 bench: deps module
 	@scripts/bench.sh
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,109 @@
+// mod_wsbridge: WebSocket endpoints and a chat hub inside Apache httpd 2.4.
+// Apache glue only: the module record, hooks and process lifecycle. The
+// protocol, runtime and chat live in src/ (see README.md "Design").
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <ap_mpm.h>
+#include <mpm_common.h>
+#include <apr_strings.h>
+#include <unistd.h>
+
+#include "apache/chat_service.h"
+#include "apache/config.h"
+#include "apache/handler.h"
+
+extern "C" {
+__attribute__((visibility("default"))) extern module AP_MODULE_DECLARE_DATA wsbridge_module;
+}
+
+APLOG_USE_MODULE(wsbridge);
+
+namespace wsb {
+namespace {
+
+constexpr const char* kSharedKey = "wsbridge.shared_stats";
+
+// Runs in the parent on every (re)start. The shared block is created once
+// and kept in the process pool's userdata, because Apache unloads and
+// reloads this DSO on a restart but the process pool survives it.
+int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
+  ProcessState& ps = process_state();
+  void* data = nullptr;
+  apr_pool_userdata_get(&data, kSharedKey, s->process->pool);
+  if (data) {
+    ps.shared = SharedStats::attach(data);
+  } else {
+    ps.shared = SharedStats::create();
+    if (!ps.shared) {
+      ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s, "wsbridge: cannot map the shared status block");
+      return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    apr_pool_userdata_set(ps.shared, kSharedKey, apr_pool_cleanup_null, s->process->pool);
+  }
+  if (!ChatService::get().setup_bus(s, s->process->pool)) return HTTP_INTERNAL_SERVER_ERROR;
+  int threaded = 0;
+  ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
+  if (threaded == AP_MPMQ_NOT_SUPPORTED) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                 "wsbridge: running under a non-threaded MPM (%s): every WebSocket occupies a "
+                 "whole child process; use mpm_event or mpm_worker for many connections",
+                 ap_show_mpm());
+  }
+  (void)pconf;
+  return OK;
+}
+
+apr_status_t child_exit(void*) {
+  ChatService::get().stop();
+  ProcessState& ps = process_state();
+  if (ps.shared) ps.shared->release(ps.slot);
+  ps.slot = nullptr;
+  return APR_SUCCESS;
+}
+
+void child_init(apr_pool_t* pchild, server_rec* s) {
+  ProcessState& ps = process_state();
+  ps.stop.stopping.store(false);
+  if (ps.shared) {
+    ps.slot = ps.shared->claim(static_cast<int>(getpid()));
+    if (!ps.slot)
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "wsbridge: no free status slot for child %d", (int)getpid());
+  }
+  apr_pool_cleanup_register(pchild, nullptr, child_exit, apr_pool_cleanup_null);
+}
+
+// A graceful restart/stop or MaxConnectionsPerChild: a handler asleep in
+// poll() is not interrupted by the MPM, so wake every session; each sends
+// close 1001 and returns, and the child can exit.
+void child_stopping(apr_pool_t*, int graceful) {
+  ProcessState& ps = process_state();
+  ps.sessions.stop_all(ps.stop);
+  (void)graceful;
+}
+
+void register_hooks(apr_pool_t*) {
+  ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_child_stopping(child_stopping, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_handler(upgrade_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_handler(status_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_handler(publish_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+  register_status_hooks();
+}
+
+}  // namespace
+}  // namespace wsb
+
+module AP_MODULE_DECLARE_DATA wsbridge_module = {
+    STANDARD20_MODULE_STUFF,
+    wsb::create_dir_config,
+    wsb::merge_dir_config,
+    wsb::create_server_config,
+    wsb::merge_server_config,
+    wsb::directives,
+    wsb::register_hooks,
+    AP_MODULE_FLAG_NONE,
+};

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang) and runs each for FUZZ_TIME seconds
+# on a scratch copy of its seed corpus. Prints "fuzz ok NAME" per clean run.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+FUZZ_TIME=${FUZZ_TIME:-60}
+out=build/fuzz
+mkdir -p "$out"
+CXX=${FUZZ_CXX:-clang++}
+FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c++17 -Wall -Wextra -Werror -Isrc"
+proto="src/protocol/frame_parser.cpp src/protocol/utf8_validator.cpp src/protocol/masking.cpp src/protocol/close_code.cpp"
+declare -A srcs=(
+  [frame_parser]="tests/fuzz/fuzz_frame_parser.cpp $proto"
+  [handshake]="tests/fuzz/fuzz_handshake.cpp src/protocol/handshake.cpp -lssl -lcrypto"
+)
+declare -A maxlen=([frame_parser]=4096 [handshake]=1024)
+status=0
+for name in "${!srcs[@]}"; do
+  bin=$out/fuzz_$name
+  # shellcheck disable=SC2086
+  $CXX $FLAGS ${srcs[$name]} -o "$bin"
+  work=$out/corpus_$name
+  rm -rf "$work"; mkdir -p "$work"
+  cp tests/fuzz/corpus/"$name"/* "$work"/ 2>/dev/null || true
+  if "$bin" "$work" -max_total_time="$FUZZ_TIME" -max_len="${maxlen[$name]}" -print_final_stats=1 \
+       -artifact_prefix="$out/crash_${name}_" >"$out/$name.log" 2>&1; then
+    echo "fuzz ok $name: $(grep -E '^stat::number_of_executed_units' "$out/$name.log" | awk '{print $2}') execs in ${FUZZ_TIME}s"
+  else
+    echo "fuzz FAILED $name (see $out/$name.log)"; tail -30 "$out/$name.log"; status=1
+  fi
+done
+exit $status

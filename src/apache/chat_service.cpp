@@ -1,0 +1,168 @@
+#include "apache/chat_service.h"
+
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <apr_strings.h>
+#include <unistd.h>
+
+#include "apache/config.h"
+#include "apache/handler.h"
+#include "chat/chat_app.h"
+#include "chat/publish_api.h"
+#include "chat/token.h"
+#include "runtime/shm_bus.h"
+
+APLOG_USE_MODULE(wsbridge);
+
+namespace wsb {
+
+namespace {
+constexpr const char* kBusKey = "wsbridge.bus";
+
+struct BusMapping {
+  void* base;
+  size_t size;       // of the mapping
+  size_t requested;  // WSBridgeBusSize it was made for
+};
+}  // namespace
+
+ChatService& ChatService::get() {
+  static ChatService service;
+  return service;
+}
+
+// The mapping is kept in the process pool's userdata because Apache reloads
+// this DSO on restart while the process pool (and the mapping) live on: a
+// graceful restart re-attaches and the new children read the same log, so
+// history and resume survive it.
+bool ChatService::setup_bus(server_rec* s, apr_pool_t* process_pool) {
+  size_t want = static_cast<size_t>(bus_size(server_config(s)));
+  void* data = nullptr;
+  apr_pool_userdata_get(&data, kBusKey, process_pool);
+  auto* mapping = static_cast<BusMapping*>(data);
+  if (mapping && mapping->base) {
+    if (mapping->requested == want) {
+      bus_ = ShmBus::attach(mapping->base, mapping->size);
+      if (bus_) return true;
+    }
+    // A new size: children of the old generation keep their inherited
+    // mapping until they exit; the parent's copy can go.
+    ShmBus::destroy(mapping->base, mapping->size);
+    mapping->base = nullptr;
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "wsbridge: bus size changed; chat history starts anew");
+  }
+  std::string err;
+  std::unique_ptr<ShmBus> shm = ShmBus::create(want, &err);
+  if (!shm) {
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "wsbridge: cannot create the shared-memory bus (%zu bytes): %s",
+                 want, err.c_str());
+    return false;
+  }
+  if (!mapping) {
+    mapping = static_cast<BusMapping*>(apr_pcalloc(process_pool, sizeof(BusMapping)));
+    apr_pool_userdata_set(mapping, kBusKey, apr_pool_cleanup_null, process_pool);
+  }
+  mapping->base = shm->base();
+  mapping->size = shm->mapping_size();
+  mapping->requested = want;
+  bus_ = std::move(shm);
+  return true;
+}
+
+bool ChatService::ensure_started(server_rec* s) {
+  if (started_.load(std::memory_order_acquire)) return true;
+  std::lock_guard<std::mutex> lock(start_mu_);
+  if (started_.load()) return true;
+  if (!bus_) return false;
+  engine_config_.history_size = static_cast<size_t>(history_size(server_config(s)));
+  engine_ = std::make_unique<ChatEngine>(engine_config_);
+  hub_ = std::make_unique<HubThread>(*bus_, *this, 0);
+  started_.store(true, std::memory_order_release);
+  ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "wsbridge: chat hub started in child %d", (int)getpid());
+  return true;
+}
+
+void ChatService::stop() {
+  if (hub_) hub_->stop();
+}
+
+std::string ChatService::next_conn_id() {
+  return std::to_string(getpid()) + "-" + std::to_string(conn_counter_.fetch_add(1) + 1);
+}
+
+void ChatService::apply(uint64_t seq, std::string_view payload) { engine_->apply(seq, payload); }
+
+void ChatService::on_overrun(uint64_t lost_from, uint64_t lost_to) {
+  ProcessState& ps = process_state();
+  if (ps.shared) ps.shared->bus_overruns.fetch_add(1);
+  ap_log_error(APLOG_MARK, APLOG_WARNING, 0, nullptr,
+               "wsbridge: child %d fell behind the bus; events %llu..%llu are lost to it "
+               "(raise WSBridgeBusSize)", (int)getpid(), (unsigned long long)lost_from,
+               (unsigned long long)lost_to);
+  engine_->on_overrun(lost_from, lost_to);
+}
+
+namespace {
+
+int read_body(request_rec* r, std::string* body, size_t limit) {
+  int rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
+  if (rc != OK) return rc;
+  if (!ap_should_client_block(r)) return OK;
+  char buf[8192];
+  long n;
+  while ((n = ap_get_client_block(r, buf, sizeof buf)) > 0) {
+    if (body->size() + static_cast<size_t>(n) > limit) return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    body->append(buf, static_cast<size_t>(n));
+  }
+  return n < 0 ? HTTP_BAD_REQUEST : OK;
+}
+
+void json_reply(request_rec* r, int status, const std::string& body) {
+  r->status = status;
+  ap_set_content_type(r, "application/json");
+  apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+  ap_rwrite(body.data(), static_cast<int>(body.size()), r);
+  ap_rputs("\n", r);
+}
+
+}  // namespace
+
+// SetHandler wsbridge-publish: POST {"room","text","from"?} -> 202 {"seq"}.
+int publish_handler(request_rec* r) {
+  if (!r->handler || strcmp(r->handler, "wsbridge-publish") != 0) return DECLINED;
+  if (r->method_number != M_POST) {
+    apr_table_setn(r->err_headers_out, "Allow", "POST");
+    return HTTP_METHOD_NOT_ALLOWED;
+  }
+  DirConfig* d = dir_config(r);
+  ChatConfig cfg;
+  cfg.max_text_length = d->max_text_length > 0 ? static_cast<size_t>(d->max_text_length) : Limits::kTextLength;
+  if (d->secret && *d->secret) {
+    // With WSBridgeSecret, callers prove themselves with a token too.
+    const char* auth = apr_table_get(r->headers_in, "Authorization");
+    std::string uid;
+    TokenStatus ts = TokenStatus::Malformed;
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+      ts = verify_token(d->secret, auth + 7, apr_time_sec(apr_time_now()), &uid);
+    if (ts != TokenStatus::Ok) {
+      ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "wsbridge: publish refused: token %s", token_status_name(ts));
+      apr_table_setn(r->err_headers_out, "WWW-Authenticate", "Bearer");
+      json_reply(r, HTTP_UNAUTHORIZED, "{\"error\":\"unauthorized\",\"reason\":\"a valid token is required\"}");
+      return OK;
+    }
+  }
+  std::string body;
+  int rc = read_body(r, &body, cfg.max_text_length * 6 + 4096);
+  if (rc != OK) return rc;
+  ChatService& svc = ChatService::get();
+  if (!svc.bus()) return HTTP_SERVICE_UNAVAILABLE;
+  PublishResult res = publish_from_http(body, *svc.bus(), cfg, wall_clock_ms());
+  if (res.http_status != HTTP_ACCEPTED)
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "wsbridge: publish refused with %d: %s", res.http_status,
+                  res.reason.c_str());
+  json_reply(r, res.http_status, publish_response_body(res));
+  return OK;
+}
+
+}  // namespace wsb

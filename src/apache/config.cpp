@@ -1,0 +1,284 @@
+#include "apache/config.h"
+
+#include <http_log.h>
+#include <apr_strings.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+
+namespace wsb {
+
+apr_off_t max_message(const DirConfig* d) { return d->max_message >= 0 ? d->max_message : Limits::kMaxMessage; }
+apr_off_t max_frame(const DirConfig* d) { return d->max_frame >= 0 ? d->max_frame : max_message(d); }
+apr_off_t max_queued(const DirConfig* d) { return d->max_queued >= 0 ? d->max_queued : Limits::kMaxQueued; }
+apr_interval_time_t ping_interval(const DirConfig* d) { return d->ping_interval >= 0 ? d->ping_interval : Limits::kPing; }
+apr_interval_time_t idle_timeout(const DirConfig* d) { return d->idle_timeout >= 0 ? d->idle_timeout : Limits::kIdle; }
+int max_connections(const ServerConfig* s) { return s->max_connections >= 0 ? s->max_connections : Limits::kMaxConnections; }
+int history_size(const ServerConfig* s) { return s->history_size >= 0 ? s->history_size : Limits::kHistory; }
+apr_off_t bus_size(const ServerConfig* s) { return s->bus_size >= 0 ? s->bus_size : Limits::kBusSize; }
+
+void* create_dir_config(apr_pool_t* p, char*) {
+  auto* d = static_cast<DirConfig*>(apr_pcalloc(p, sizeof(DirConfig)));
+  d->app = AppKind::Unset;
+  d->max_message = d->max_frame = d->max_queued = -1;
+  d->ping_interval = d->idle_timeout = -1;
+  d->max_text_length = -1;
+  d->rate_per_sec = d->rate_burst = -1;
+  return d;
+}
+
+void* merge_dir_config(apr_pool_t* p, void* basev, void* addv) {
+  auto* base = static_cast<DirConfig*>(basev);
+  auto* add = static_cast<DirConfig*>(addv);
+  auto* m = static_cast<DirConfig*>(apr_pcalloc(p, sizeof(DirConfig)));
+  m->app = add->app != AppKind::Unset ? add->app : base->app;
+  m->origins = add->origins ? add->origins : base->origins;
+  m->subprotocols = add->subprotocols ? add->subprotocols : base->subprotocols;
+  m->max_message = add->max_message >= 0 ? add->max_message : base->max_message;
+  m->max_frame = add->max_frame >= 0 ? add->max_frame : base->max_frame;
+  m->max_queued = add->max_queued >= 0 ? add->max_queued : base->max_queued;
+  m->ping_interval = add->ping_interval >= 0 ? add->ping_interval : base->ping_interval;
+  m->idle_timeout = add->idle_timeout >= 0 ? add->idle_timeout : base->idle_timeout;
+  m->max_text_length = add->max_text_length >= 0 ? add->max_text_length : base->max_text_length;
+  m->rate_per_sec = add->rate_per_sec >= 0 ? add->rate_per_sec : base->rate_per_sec;
+  m->rate_burst = add->rate_burst >= 0 ? add->rate_burst : base->rate_burst;
+  m->secret = add->secret ? add->secret : base->secret;
+  return m;
+}
+
+void* create_server_config(apr_pool_t* p, server_rec*) {
+  auto* s = static_cast<ServerConfig*>(apr_pcalloc(p, sizeof(ServerConfig)));
+  s->max_connections = -1;
+  s->bus_size = -1;
+  s->history_size = -1;
+  return s;
+}
+
+void* merge_server_config(apr_pool_t* p, void* basev, void* addv) {
+  auto* base = static_cast<ServerConfig*>(basev);
+  auto* add = static_cast<ServerConfig*>(addv);
+  auto* m = static_cast<ServerConfig*>(apr_pcalloc(p, sizeof(ServerConfig)));
+  m->max_connections = add->max_connections >= 0 ? add->max_connections : base->max_connections;
+  m->bus_size = add->bus_size >= 0 ? add->bus_size : base->bus_size;
+  m->bus_url = add->bus_url ? add->bus_url : base->bus_url;
+  m->history_size = add->history_size >= 0 ? add->history_size : base->history_size;
+  return m;
+}
+
+namespace {
+
+// "1048576", "512K", "16M", "1G" (binary multiples). Returns an error text or NULL.
+const char* parse_size(cmd_parms* cmd, const char* arg, apr_off_t lo, apr_off_t hi, apr_off_t* out) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(arg, &end, 10);
+  if (end == arg || errno != 0 || *arg == '-') {
+    return apr_psprintf(cmd->pool, "%s: '%s' is not a size (use bytes or a K/M/G suffix)",
+                        cmd->directive->directive, arg);
+  }
+  unsigned long long mult = 1;
+  if (*end) {
+    switch (std::toupper(static_cast<unsigned char>(*end))) {
+      case 'K': mult = 1ull << 10; break;
+      case 'M': mult = 1ull << 20; break;
+      case 'G': mult = 1ull << 30; break;
+      default: mult = 0;
+    }
+    if (mult == 0 || end[1] != '\0')
+      return apr_psprintf(cmd->pool, "%s: '%s' is not a size (use bytes or a K/M/G suffix)",
+                          cmd->directive->directive, arg);
+  }
+  if (v > static_cast<unsigned long long>(hi) / mult || static_cast<apr_off_t>(v * mult) < lo) {
+    return apr_psprintf(cmd->pool, "%s: %s is out of range (%" APR_OFF_T_FMT " to %" APR_OFF_T_FMT " bytes)",
+                        cmd->directive->directive, arg, lo, hi);
+  }
+  *out = static_cast<apr_off_t>(v * mult);
+  return nullptr;
+}
+
+// Seconds by default; "500ms", "2m" per ap_timeout_parameter_parse. 0 = off.
+const char* parse_duration(cmd_parms* cmd, const char* arg, apr_interval_time_t hi,
+                           apr_interval_time_t* out) {
+  apr_interval_time_t t;
+  if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS || t < 0) {
+    return apr_psprintf(cmd->pool, "%s: '%s' is not a duration (seconds, or with ms/s/mi/h)",
+                        cmd->directive->directive, arg);
+  }
+  if (t > hi) {
+    return apr_psprintf(cmd->pool, "%s: %s is too long (at most %" APR_TIME_T_FMT " s)",
+                        cmd->directive->directive, arg, apr_time_sec(hi));
+  }
+  *out = t;
+  return nullptr;
+}
+
+const char* parse_int(cmd_parms* cmd, const char* arg, long lo, long hi, int* out) {
+  char* end = nullptr;
+  errno = 0;
+  long v = std::strtol(arg, &end, 10);
+  if (end == arg || *end || errno != 0 || v < lo || v > hi) {
+    return apr_psprintf(cmd->pool, "%s: '%s' must be a whole number from %ld to %ld",
+                        cmd->directive->directive, arg, lo, hi);
+  }
+  *out = static_cast<int>(v);
+  return nullptr;
+}
+
+DirConfig* dconf(void* v) { return static_cast<DirConfig*>(v); }
+ServerConfig* sconf(cmd_parms* cmd) { return server_config(cmd->server); }
+
+const char* set_app(cmd_parms* cmd, void* d, const char* arg) {
+  if (!strcasecmp(arg, "echo")) dconf(d)->app = AppKind::Echo;
+  else if (!strcasecmp(arg, "chat")) dconf(d)->app = AppKind::Chat;
+  else return apr_psprintf(cmd->pool, "WSBridgeApp: unknown app '%s' (use echo or chat)", arg);
+  return nullptr;
+}
+
+bool is_tchar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c);
+}
+
+const char* add_origin(cmd_parms* cmd, void* d, const char* arg) {
+  DirConfig* c = dconf(d);
+  if (!c->origins) c->origins = apr_array_make(cmd->pool, 4, sizeof(const char*));
+  if (std::strcmp(arg, "*") != 0) {
+    const char* rest = nullptr;
+    if (!strncasecmp(arg, "http://", 7)) rest = arg + 7;
+    else if (!strncasecmp(arg, "https://", 8)) rest = arg + 8;
+    if (!rest || !*rest || std::strpbrk(rest, "/?#@ ") != nullptr) {
+      return apr_psprintf(cmd->pool,
+                          "WSBridgeAllowOrigin: '%s' is not an origin (use * or scheme://host[:port], "
+                          "e.g. https://example.com)", arg);
+    }
+  }
+  *static_cast<const char**>(apr_array_push(c->origins)) = apr_pstrdup(cmd->pool, arg);
+  return nullptr;
+}
+
+const char* add_subprotocol(cmd_parms* cmd, void* d, const char* arg) {
+  DirConfig* c = dconf(d);
+  for (const char* p = arg; *p; ++p) {
+    if (!is_tchar(*p))
+      return apr_psprintf(cmd->pool, "WSBridgeSubprotocols: '%s' is not a valid token", arg);
+  }
+  if (!c->subprotocols) c->subprotocols = apr_array_make(cmd->pool, 4, sizeof(const char*));
+  *static_cast<const char**>(apr_array_push(c->subprotocols)) = apr_pstrdup(cmd->pool, arg);
+  return nullptr;
+}
+
+const char* set_max_message(cmd_parms* cmd, void* d, const char* arg) {
+  return parse_size(cmd, arg, 125, apr_off_t(1) << 30, &dconf(d)->max_message);
+}
+const char* set_max_frame(cmd_parms* cmd, void* d, const char* arg) {
+  return parse_size(cmd, arg, 125, apr_off_t(1) << 30, &dconf(d)->max_frame);
+}
+const char* set_max_queued(cmd_parms* cmd, void* d, const char* arg) {
+  return parse_size(cmd, arg, 64 << 10, apr_off_t(1) << 30, &dconf(d)->max_queued);
+}
+const char* set_ping(cmd_parms* cmd, void* d, const char* arg) {
+  return parse_duration(cmd, arg, apr_time_from_sec(86400), &dconf(d)->ping_interval);
+}
+const char* set_idle(cmd_parms* cmd, void* d, const char* arg) {
+  return parse_duration(cmd, arg, apr_time_from_sec(86400), &dconf(d)->idle_timeout);
+}
+const char* set_history(cmd_parms* cmd, void*, const char* arg) {
+  // Rooms are shared by every chat endpoint and every child, so their
+  // history length is one server-wide setting.
+  const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+  if (err) return err;
+  return parse_int(cmd, arg, 0, 100000, &sconf(cmd)->history_size);
+}
+const char* set_text_length(cmd_parms* cmd, void* d, const char* arg) {
+  return parse_int(cmd, arg, 1, 1 << 20, &dconf(d)->max_text_length);
+}
+
+const char* set_rate(cmd_parms* cmd, void* d, const char* rate, const char* burst) {
+  if (!strcasecmp(rate, "off") && !burst) {
+    dconf(d)->rate_per_sec = 0;
+    dconf(d)->rate_burst = 0;
+    return nullptr;
+  }
+  char* end = nullptr;
+  double r = std::strtod(rate, &end);
+  if (end == rate || *end || !(r > 0) || r > 1e6)
+    return apr_psprintf(cmd->pool, "WSBridgeRateLimit: rate '%s' must be a number of messages per second > 0, or off", rate);
+  double b = r * 2;
+  if (burst) {
+    b = std::strtod(burst, &end);
+    if (end == burst || *end || !(b >= 1) || b > 1e6)
+      return apr_psprintf(cmd->pool, "WSBridgeRateLimit: burst '%s' must be a number >= 1", burst);
+  }
+  dconf(d)->rate_per_sec = r;
+  dconf(d)->rate_burst = b;
+  return nullptr;
+}
+
+const char* set_secret(cmd_parms* cmd, void* d, const char* arg) {
+  if (!strcasecmp(arg, "none")) {
+    dconf(d)->secret = "";
+    return nullptr;
+  }
+  if (std::strlen(arg) < 16)
+    return "WSBridgeSecret: the secret must be at least 16 characters (or 'none')";
+  dconf(d)->secret = apr_pstrdup(cmd->pool, arg);
+  return nullptr;
+}
+
+const char* set_max_connections(cmd_parms* cmd, void*, const char* arg) {
+  const char* err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+  if (err) return err;
+  return parse_int(cmd, arg, 1, 1000000, &sconf(cmd)->max_connections);
+}
+
+const char* set_bus_size(cmd_parms* cmd, void*, const char* arg) {
+  const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+  if (err) return err;
+  return parse_size(cmd, arg, 64 << 10, apr_off_t(1) << 30, &sconf(cmd)->bus_size);
+}
+
+const char* set_bus(cmd_parms* cmd, void*, const char* arg) {
+  const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+  if (err) return err;
+  if (!strcasecmp(arg, "shm")) {
+    sconf(cmd)->bus_url = nullptr;
+    return nullptr;
+  }
+  if (strncasecmp(arg, "redis://", 8) != 0 || !arg[8])
+    return apr_psprintf(cmd->pool, "WSBridgeBus: '%s' must be shm or redis://host:port[/db]", arg);
+  sconf(cmd)->bus_url = apr_pstrdup(cmd->pool, arg);
+  return nullptr;
+}
+
+using CmdFunc = cmd_func;
+template <typename F>
+CmdFunc fn(F f) {
+  // Apache's C++ view of a directive handler is an unprototyped pointer;
+  // going through void(*)() is the sanctioned way to convert.
+  return reinterpret_cast<CmdFunc>(reinterpret_cast<void (*)()>(f));
+}
+
+}  // namespace
+
+#define WSB_DIR (RSRC_CONF | ACCESS_CONF | OR_FILEINFO)
+
+const command_rec directives[] = {
+    {"WSBridgeApp", fn(set_app), nullptr, WSB_DIR, TAKE1, "echo or chat: the application behind the endpoint"},
+    {"WSBridgeAllowOrigin", fn(add_origin), nullptr, WSB_DIR, ITERATE, "allowed Origins: * or scheme://host[:port] (default: same host)"},
+    {"WSBridgeSubprotocols", fn(add_subprotocol), nullptr, WSB_DIR, ITERATE, "offered subprotocols, in preference order"},
+    {"WSBridgeMaxMessageSize", fn(set_max_message), nullptr, WSB_DIR, TAKE1, "largest message accepted (default 1M)"},
+    {"WSBridgeMaxFrameSize", fn(set_max_frame), nullptr, WSB_DIR, TAKE1, "largest frame accepted (default: the message size)"},
+    {"WSBridgeMaxQueuedBytes", fn(set_max_queued), nullptr, WSB_DIR, TAKE1, "outbound bytes queued per connection before it is cut off (default 4M)"},
+    {"WSBridgePingInterval", fn(set_ping), nullptr, WSB_DIR, TAKE1, "ping a quiet peer after this long (default 30s; 0 = off)"},
+    {"WSBridgeIdleTimeout", fn(set_idle), nullptr, WSB_DIR, TAKE1, "close a peer silent this long (default 75s; 0 = off)"},
+    {"WSBridgeHistorySize", fn(set_history), nullptr, RSRC_CONF, TAKE1, "events kept per chat room (default 100)"},
+    {"WSBridgeMaxTextLength", fn(set_text_length), nullptr, WSB_DIR, TAKE1, "longest chat text in bytes (default 4096)"},
+    {"WSBridgeRateLimit", fn(set_rate), nullptr, WSB_DIR, TAKE12, "chat commands per second and burst (default 20 40), or off"},
+    {"WSBridgeSecret", fn(set_secret), nullptr, WSB_DIR, TAKE1, "HMAC secret for access tokens (default none)"},
+    {"WSBridgeMaxConnections", fn(set_max_connections), nullptr, RSRC_CONF, TAKE1, "open WebSockets per server (default 10000)"},
+    {"WSBridgeBusSize", fn(set_bus_size), nullptr, RSRC_CONF, TAKE1, "shared-memory bus size (default 16M)"},
+    {"WSBridgeBus", fn(set_bus), nullptr, RSRC_CONF, TAKE1, "shm (default) or redis://host:port[/db]"},
+    {nullptr, nullptr, nullptr, 0, NO_ARGS, nullptr},
+};
+
+}  // namespace wsb

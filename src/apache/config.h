@@ -1,0 +1,74 @@
+// Per-directory and per-server configuration of mod_wsbridge (the
+// directives are documented in README.md, "Directives").
+#pragma once
+#include <httpd.h>
+#include <http_config.h>
+#include <apr_tables.h>
+
+extern "C" {
+extern module AP_MODULE_DECLARE_DATA wsbridge_module;
+}
+
+namespace wsb {
+
+enum class AppKind : int { Unset = -1, Echo = 0, Chat = 1 };
+
+struct DirConfig {
+  AppKind app;
+  apr_array_header_t* origins;        // const char*; NULL = unset (same host only)
+  apr_array_header_t* subprotocols;   // const char*; NULL = unset (none)
+  apr_off_t max_message;              // -1 = unset
+  apr_off_t max_frame;
+  apr_off_t max_queued;
+  apr_interval_time_t ping_interval;  // -1 = unset; 0 = off
+  apr_interval_time_t idle_timeout;
+  // chat
+  int max_text_length;
+  double rate_per_sec;                // < 0 = unset
+  double rate_burst;
+  const char* secret;                 // NULL = unset; "" = explicitly none
+};
+
+struct ServerConfig {
+  int max_connections;                // -1 = unset
+  apr_off_t bus_size;                 // -1 = unset
+  const char* bus_url;                // NULL = shared memory
+  int history_size;                   // -1 = unset
+};
+
+// Effective values (defaults applied).
+struct Limits {
+  static constexpr apr_off_t kMaxMessage = 1 << 20;
+  static constexpr apr_off_t kMaxQueued = 4 << 20;
+  static constexpr apr_interval_time_t kPing = apr_time_from_sec(30);
+  static constexpr apr_interval_time_t kIdle = apr_time_from_sec(75);
+  static constexpr int kMaxConnections = 10000;
+  static constexpr apr_off_t kBusSize = 16 << 20;
+  static constexpr int kHistory = 100;
+  static constexpr int kTextLength = 4096;
+};
+
+apr_off_t max_message(const DirConfig* d);
+apr_off_t max_frame(const DirConfig* d);
+apr_off_t max_queued(const DirConfig* d);
+apr_interval_time_t ping_interval(const DirConfig* d);
+apr_interval_time_t idle_timeout(const DirConfig* d);
+int max_connections(const ServerConfig* s);
+int history_size(const ServerConfig* s);
+apr_off_t bus_size(const ServerConfig* s);
+
+void* create_dir_config(apr_pool_t* p, char* dir);
+void* merge_dir_config(apr_pool_t* p, void* base, void* add);
+void* create_server_config(apr_pool_t* p, server_rec* s);
+void* merge_server_config(apr_pool_t* p, void* base, void* add);
+
+extern const command_rec directives[];
+
+inline DirConfig* dir_config(request_rec* r) {
+  return static_cast<DirConfig*>(ap_get_module_config(r->per_dir_config, &wsbridge_module));
+}
+inline ServerConfig* server_config(server_rec* s) {
+  return static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &wsbridge_module));
+}
+
+}  // namespace wsb

@@ -1,0 +1,301 @@
+#include "apache/handler.h"
+
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <ap_mpm.h>
+#include <apr_strings.h>
+#include <apr_portable.h>
+
+#include <string>
+#include <vector>
+
+#include "apache/config.h"
+#include "apache/chat_service.h"
+#include "apache/filter_transport.h"
+#include "chat/chat_app.h"
+#include "chat/chat_names.h"
+#include "chat/token.h"
+#include "protocol/handshake.h"
+#include "runtime/echo_app.h"
+
+APLOG_USE_MODULE(wsbridge);
+
+namespace wsb {
+
+ProcessState& process_state() {
+  static ProcessState state;
+  return state;
+}
+
+namespace {
+
+std::vector<std::string> to_vector(const apr_array_header_t* a) {
+  std::vector<std::string> v;
+  if (!a) return v;
+  const char* const* items = reinterpret_cast<const char* const*>(a->elts);
+  for (int i = 0; i < a->nelts; ++i) v.emplace_back(items[i]);
+  return v;
+}
+
+std::string_view header(request_rec* r, const char* name, bool* present = nullptr) {
+  const char* v = apr_table_get(r->headers_in, name);
+  if (present) *present = v != nullptr;
+  return v ? std::string_view(v) : std::string_view();
+}
+
+RefuseReason reason_for(int status) {
+  switch (status) {
+    case HTTP_UNAUTHORIZED: return RefuseReason::Unauthorized;
+    case HTTP_FORBIDDEN: return RefuseReason::Forbidden;
+    case HTTP_METHOD_NOT_ALLOWED: return RefuseReason::BadMethod;
+    case HTTP_UPGRADE_REQUIRED: return RefuseReason::UpgradeRequired;
+    case HTTP_SERVICE_UNAVAILABLE: return RefuseReason::Overloaded;
+    default: return RefuseReason::BadRequest;
+  }
+}
+
+// Answers a refused upgrade: the status, a one-line text body saying why,
+// and a log line. Returns OK so Apache sends our body, not its error page.
+int refuse(request_rec* r, int status, const std::string& why) {
+  ProcessState& ps = process_state();
+  if (ps.slot) ps.slot->refused[static_cast<int>(reason_for(status))].fetch_add(1);
+  ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "wsbridge: refused upgrade of %s with %d: %s",
+                r->uri, status, why.c_str());
+  r->status = status;
+  apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+  ap_set_content_type(r, "text/plain; charset=utf-8");
+  ap_rvputs(r, why.c_str(), "\n", NULL);
+  return OK;
+}
+
+int poll_fd_of(conn_rec* c) {
+  apr_pollfd_t pfd;
+  if (ap_get_pollfd_from_conn(c, &pfd, nullptr) != APR_SUCCESS) return -1;
+  if (pfd.desc_type == APR_POLL_SOCKET) {
+    apr_os_sock_t fd;
+    return apr_os_sock_get(&fd, pfd.desc.s) == APR_SUCCESS ? fd : -1;
+  }
+  if (pfd.desc_type == APR_POLL_FILE) {
+    apr_os_file_t fd;
+    return apr_os_file_get(&fd, pfd.desc.f) == APR_SUCCESS ? fd : -1;
+  }
+  return -1;
+}
+
+bool mpm_stopping() {
+  int state = AP_MPMQ_RUNNING;
+  return ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS && state == AP_MPMQ_STOPPING;
+}
+
+// From here on the connection carries WebSocket frames, not HTTP: only
+// connection-level filters, no request timeouts, no keep-alive, and what
+// Apache writes after the handler (EOS) goes to the connection filters,
+// which write nothing for it.
+void take_over_connection(request_rec* r) {
+  conn_rec* c = r->connection;
+  ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");
+  ap_remove_output_filter_byhandle(c->output_filters, "SSL/TLS Coalescing Filter");
+  r->input_filters = r->proto_input_filters = c->input_filters;
+  r->output_filters = r->proto_output_filters = c->output_filters;
+  c->keepalive = AP_CONN_CLOSE;
+}
+
+SessionOptions session_options(const DirConfig* d) {
+  SessionOptions o;
+  o.limits.max_message_size = static_cast<uint64_t>(max_message(d));
+  o.limits.max_frame_size = static_cast<uint64_t>(max_frame(d));
+  o.ping_interval_ms = static_cast<int>(apr_time_as_msec(ping_interval(d)));
+  o.idle_timeout_ms = static_cast<int>(apr_time_as_msec(idle_timeout(d)));
+  o.max_queued_bytes = static_cast<size_t>(max_queued(d));
+  return o;
+}
+
+// Counts this connection against WSBridgeMaxConnections for its lifetime.
+class ConnectionSlot {
+ public:
+  ConnectionSlot(ProcessState& ps, int limit) : ps_(ps) {
+    if (!ps_.shared) return;
+    int64_t now = ps_.shared->open_total.fetch_add(1) + 1;
+    taken_ = true;
+    ok_ = now <= limit;
+  }
+  ~ConnectionSlot() {
+    if (taken_) ps_.shared->open_total.fetch_sub(1);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  ProcessState& ps_;
+  bool taken_ = false;
+  bool ok_ = true;
+};
+
+// A query parameter, URL-decoded ("" when absent or undecodable).
+std::string query_param(request_rec* r, const char* name) {
+  if (!r->args) return {};
+  size_t n = strlen(name);
+  for (const char* p = r->args; p && *p;) {
+    const char* end = strchr(p, '&');
+    size_t len = end ? static_cast<size_t>(end - p) : strlen(p);
+    if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+      char* v = apr_pstrmemdup(r->pool, p + n + 1, len - n - 1);
+      for (char* q = v; *q; ++q)
+        if (*q == '+') *q = ' ';
+      if (ap_unescape_url(v) != OK) return {};
+      return v;
+    }
+    p = end ? end + 1 : nullptr;
+  }
+  return {};
+}
+
+// "token.<t>" among the offered subprotocols (browsers cannot set headers
+// on a WebSocket, but they can offer subprotocols).
+std::string token_from_subprotocols(std::string_view offered) {
+  while (!offered.empty()) {
+    size_t comma = offered.find(',');
+    std::string_view item = offered.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item.size() > 6 && item.substr(0, 6) == "token.") return std::string(item);
+    if (comma == std::string_view::npos) break;
+    offered.remove_prefix(comma + 1);
+  }
+  return {};
+}
+
+ChatConfig chat_config(const DirConfig* d) {
+  ChatConfig c;
+  if (d->max_text_length > 0) c.max_text_length = static_cast<size_t>(d->max_text_length);
+  if (d->rate_per_sec >= 0) {
+    c.rate_per_sec = d->rate_per_sec;
+    c.rate_burst = d->rate_burst;
+  }
+  if (d->secret) c.secret = d->secret;
+  return c;
+}
+
+}  // namespace
+
+int upgrade_handler(request_rec* r) {
+  if (!r->handler || strcmp(r->handler, "wsbridge") != 0) return DECLINED;
+  DirConfig* d = dir_config(r);
+  ProcessState& ps = process_state();
+  AppKind app = d->app == AppKind::Unset ? AppKind::Echo : d->app;
+
+  HandshakeRequest req;
+  req.method = r->method;
+  req.http_major = r->proto_num / 1000;
+  req.http_minor = r->proto_num % 1000;
+  req.host = header(r, "Host", &req.has_host);
+  req.upgrade = header(r, "Upgrade");
+  req.connection = header(r, "Connection");
+  req.key = header(r, "Sec-WebSocket-Key", &req.has_key);
+  req.version = header(r, "Sec-WebSocket-Version", &req.has_version);
+  req.origin = header(r, "Origin", &req.has_origin);
+  req.protocols = header(r, "Sec-WebSocket-Protocol");
+  req.is_https = ap_http_scheme(r) && strcmp(ap_http_scheme(r), "https") == 0;
+  HandshakePolicy policy;
+  policy.allowed_origins = to_vector(d->origins);
+  policy.subprotocols = to_vector(d->subprotocols);
+
+  HandshakeResult hs = validate_handshake(req, policy);
+  if (hs.status != HTTP_SWITCHING_PROTOCOLS) {
+    if (hs.send_version_header) apr_table_setn(r->err_headers_out, "Sec-WebSocket-Version", "13");
+    if (hs.send_upgrade_header) {
+      apr_table_setn(r->err_headers_out, "Upgrade", "websocket");
+      apr_table_setn(r->err_headers_out, "Connection", "Upgrade");
+    }
+    if (hs.send_allow_get) apr_table_setn(r->err_headers_out, "Allow", "GET");
+    return refuse(r, hs.status, hs.error);
+  }
+
+  ConnectionSlot conn_slot(ps, max_connections(server_config(r->server)));
+  if (!conn_slot.ok()) {
+    apr_table_setn(r->err_headers_out, "Retry-After", "5");
+    return refuse(r, HTTP_SERVICE_UNAVAILABLE, "too many WebSocket connections (WSBridgeMaxConnections)");
+  }
+  if (ps.stop.is_stopping()) {
+    apr_table_setn(r->err_headers_out, "Retry-After", "1");
+    return refuse(r, HTTP_SERVICE_UNAVAILABLE, "server is restarting");
+  }
+
+  // Chat: the hub must run, and with WSBridgeSecret the token decides who
+  // this is — all before the 101, so a refusal is a plain HTTP answer.
+  ChatConfig chat_cfg = chat_config(d);
+  std::string user;
+  bool user_fixed = false;
+  if (app == AppKind::Chat) {
+    if (!ChatService::get().ensure_started(r->server)) {
+      apr_table_setn(r->err_headers_out, "Retry-After", "5");
+      return refuse(r, HTTP_SERVICE_UNAVAILABLE, "chat bus unavailable");
+    }
+    if (!chat_cfg.secret.empty()) {
+      std::string proto_token = token_from_subprotocols(req.protocols);
+      std::string token = query_param(r, "token");
+      if (token.empty() && !proto_token.empty()) token = proto_token.substr(6);
+      TokenStatus ts = token.empty() ? TokenStatus::Malformed
+                                     : verify_token(chat_cfg.secret, token, apr_time_sec(apr_time_now()), &user);
+      if (ts != TokenStatus::Ok) {
+        apr_table_setn(r->err_headers_out, "WWW-Authenticate", "Bearer");
+        return refuse(r, HTTP_UNAUTHORIZED,
+                      token.empty() ? "a token is required (?token= or subprotocol token.<t>)"
+                                    : std::string("token ") + token_status_name(ts));
+      }
+      user_fixed = true;
+      if (hs.subprotocol.empty() && !proto_token.empty()) hs.subprotocol = proto_token;
+    } else {
+      user = query_param(r, "name");
+      if (!user.empty() && !is_valid_user_name(user)) user.clear();
+    }
+  }
+
+  conn_rec* c = r->connection;
+  int fd = poll_fd_of(c);
+  if (fd < 0) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "wsbridge: no pollable descriptor for this connection");
+    return HTTP_INTERNAL_SERVER_ERROR;
+  }
+
+  apr_table_clear(r->headers_out);
+  apr_table_setn(r->headers_out, "Upgrade", "websocket");
+  apr_table_setn(r->headers_out, "Connection", "Upgrade");
+  apr_table_setn(r->headers_out, "Sec-WebSocket-Accept", apr_pstrdup(r->pool, hs.accept.c_str()));
+  if (!hs.subprotocol.empty())
+    apr_table_setn(r->headers_out, "Sec-WebSocket-Protocol", apr_pstrdup(r->pool, hs.subprotocol.c_str()));
+  take_over_connection(r);
+  r->status = HTTP_SWITCHING_PROTOCOLS;
+  r->status_line = ap_get_status_line(HTTP_SWITCHING_PROTOCOLS);
+  ap_send_interim_response(r, 1);
+
+  int app_index = static_cast<int>(app);
+  SessionStats& stats = ps.stats(app_index);
+  stats.accepted.fetch_add(1, std::memory_order_relaxed);
+  ps.stop.check = mpm_stopping;
+  ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "wsbridge: upgraded %s (app %s)", r->uri,
+                app == AppKind::Chat ? "chat" : "echo");
+
+  uint16_t code = 0;
+  {
+    FilterTransport transport(c, fd);
+    EchoApp echo;
+    ChatService& chat = ChatService::get();
+    std::unique_ptr<ChatApp> chat_app;
+    if (app == AppKind::Chat)
+      chat_app = std::make_unique<ChatApp>(chat_cfg, *chat.bus(), *chat.engine(), chat.next_conn_id(), user,
+                                           user_fixed);
+    App& the_app = chat_app ? static_cast<App&>(*chat_app) : static_cast<App&>(echo);
+    Session session(transport, the_app, session_options(d), ps.stop, stats);
+    ps.sessions.add(session.queue_ptr());
+    code = session.run();
+    ps.sessions.remove(session.queue_ptr());
+  }
+  ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "wsbridge: closed %s with %u", r->uri, code);
+  // The 101 stays in the access log; nothing else is sent for this request.
+  r->status = HTTP_SWITCHING_PROTOCOLS;
+  return OK;
+}
+
+}  // namespace wsb

@@ -1,0 +1,27 @@
+// The request handlers (SetHandler wsbridge / wsbridge-status / wsbridge-publish)
+// and the process-wide state they share.
+#pragma once
+#include <httpd.h>
+
+#include "runtime/session.h"
+#include "runtime/session_registry.h"
+#include "runtime/shared_stats.h"
+
+namespace wsb {
+
+struct ProcessState {
+  StopFlag stop;
+  SessionRegistry sessions;
+  SharedStats* shared = nullptr;  // created in post_config, inherited by children
+  ChildSlot* slot = nullptr;      // this child's figures
+  SessionStats local[kAppCount];  // used when no shared block exists
+  SessionStats& stats(int app) { return slot ? slot->app[app] : local[app]; }
+};
+
+ProcessState& process_state();
+
+int upgrade_handler(request_rec* r);
+int status_handler(request_rec* r);
+void register_status_hooks();
+
+}  // namespace wsb

@@ -1,0 +1,62 @@
+// WSBridgeApp chat: adapts a ChatConnection to the session runtime. Runs on
+// the session thread.
+#pragma once
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "chat/chat_connection.h"
+#include "runtime/session.h"
+
+namespace wsb {
+
+inline int64_t wall_clock_ms() {
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  return static_cast<int64_t>(tv.tv_sec) * 1000 + tv.tv_usec / 1000;
+}
+
+class ChatApp : public App {
+ public:
+  ChatApp(const ChatConfig& config, Bus& bus, ChatEngine& engine, std::string conn_id,
+          std::string user_name, bool name_fixed)
+      : config_(config),
+        bus_(bus),
+        engine_(engine),
+        conn_id_(std::move(conn_id)),
+        user_name_(std::move(user_name)),
+        name_fixed_(name_fixed) {}
+
+  void on_open(Session& s) override {
+    conn_ = std::make_unique<ChatConnection>(config_, bus_, engine_, conn_id_, user_name_,
+                                             name_fixed_, s.peer(), static_cast<long>(getpid()));
+    s.send_frame(conn_->open(wall_clock_ms()));
+  }
+
+  void on_message(Session& s, Opcode op, std::string_view payload) override {
+    if (op != Opcode::Text) {
+      s.close(close_code::kUnsupportedData, "chat takes JSON text frames");
+      return;
+    }
+    ChatConnection::Action a = conn_->on_text(payload, wall_clock_ms());
+    if (a.reply) s.send_frame(a.reply);
+    if (a.close) s.close(a.close_code, a.close_reason);
+  }
+
+  void on_close(Session&) override {
+    if (conn_) conn_->close(wall_clock_ms());
+  }
+
+ private:
+  const ChatConfig& config_;
+  Bus& bus_;
+  ChatEngine& engine_;
+  std::string conn_id_;
+  std::string user_name_;
+  bool name_fixed_;
+  std::unique_ptr<ChatConnection> conn_;
+};
+
+}  // namespace wsb

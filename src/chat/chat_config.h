@@ -1,0 +1,33 @@
+// Settings of the chat application (the WSBridgeChat* directives map onto
+// these). A plain struct with documented defaults, like uWebSockets' options:
+// the Apache glue fills it once in post_config and every component gets a
+// const reference.
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace wsb {
+
+struct ChatConfig {
+  // Events (messages, joins, leaves) each room keeps for history/resume.
+  size_t history_size = 100;
+  // Longest message text, in bytes of UTF-8 (bytes, not code points, because
+  // bytes are what memory and bandwidth cost).
+  size_t max_text_length = 4096;
+  // Token bucket per connection: sustained commands per second and burst.
+  double rate_per_sec = 20;
+  double rate_burst = 40;
+  // Rate-limited commands in a row before the connection is closed with 1008
+  // (0 = never close, only refuse).
+  unsigned rate_strikes = 10;
+  // Rooms one connection may be in at once.
+  size_t max_rooms_per_connection = 32;
+  // Rooms the server keeps (with members or history). When full, the room
+  // idle the longest without members is forgotten; if every room has
+  // members, new rooms are refused.
+  size_t max_rooms = 10000;
+  // WSBridgeSecret: HMAC key of the access tokens (empty = tokens disabled).
+  std::string secret;
+};
+
+}  // namespace wsb

@@ -1,0 +1,114 @@
+// The chat state of one process: rooms, members, history. The hub thread
+// applies every bus record in bus order (apply), so every process's engine
+// holds the same rooms and names; each engine delivers frames only to the
+// connections attached to it (the local ones).
+//
+// Threads: apply/on_overrun run on the hub thread; attach/rename/detach and
+// the queries run on session threads. One mutex covers the state and is held
+// while frames are handed to Peers, so Peer::deliver must never call back
+// into the engine.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "chat/chat_config.h"
+#include "chat/chat_protocol.h"
+#include "chat/chat_record.h"
+#include "chat/room.h"
+#include "runtime/peer.h"
+
+namespace wsb {
+
+struct ChatEngineStats {
+  uint64_t events_applied = 0;      // well-formed records applied
+  uint64_t records_skipped = 0;     // malformed or already-applied records
+  uint64_t frames_delivered = 0;    // Peer::deliver returned true
+  uint64_t deliveries_refused = 0;  // Peer::deliver returned false (closed/overflowed)
+  uint64_t overruns = 0;            // gaps in the record sequence after the start
+  uint64_t last_seq = 0;            // newest record applied
+  size_t rooms = 0;
+  size_t local_connections = 0;
+};
+
+class ChatEngine {
+ public:
+  explicit ChatEngine(const ChatConfig& config);
+  ChatEngine(const ChatEngine&) = delete;
+  ChatEngine& operator=(const ChatEngine&) = delete;
+
+  // A local connection starts/stops receiving frames. Attach before
+  // publishing the connection's first record, so its own join finds it.
+  void attach(const std::string& conn_id, const std::string& base_name, PeerPtr peer);
+  // The connection settled its base name (first join with a name).
+  void rename(const std::string& conn_id, const std::string& base_name);
+  void detach(const std::string& conn_id);
+
+  // Hub thread only, in bus order. Records at or below the last applied seq
+  // are ignored; a jump past last+1 is treated as an overrun of the missing
+  // range (an engine that starts reading late gets exactly that).
+  void apply(uint64_t seq, std::string_view record);
+  // The bus reader lost lost_from..lost_to: every local connection gets a
+  // "history-lost" error and no room may claim complete history before it.
+  // Before the first apply it is a late start (HubThread from cursor 0 on a
+  // wrapped ring): same floors, no error frames.
+  void on_overrun(uint64_t lost_from, uint64_t lost_to);
+
+  // Rooms with at least one member, by name (for the welcome frame).
+  std::vector<RoomCount> room_list() const;
+  // A connection with this base name is attached here or is a member of a
+  // room in any process.
+  bool user_online(std::string_view base_name) const;
+  // The connection's effective name in room once its join was applied
+  // here ("" before, or if not a member).
+  std::string member_name(const std::string& conn_id, std::string_view room) const;
+  ChatEngineStats stats() const;
+
+ private:
+  struct LocalConn {
+    std::string base;
+    PeerPtr peer;
+    std::map<std::string, std::string, std::less<>> rooms;  // room -> effective name
+  };
+  using RoomMap = std::map<std::string, Room, std::less<>>;
+
+  void apply_join(uint64_t seq, const ChatRecord& r);
+  void apply_leave(uint64_t seq, const ChatRecord& r);
+  void apply_msg(uint64_t seq, const ChatRecord& r);
+  void apply_direct(const ChatRecord& r);
+  void apply_gone(uint64_t seq, const ChatRecord& r);
+  void note_gap(uint64_t lost_from, uint64_t lost_to);
+
+  Room* find_or_create_room(const std::string& name);
+  bool forget_idle_room();
+  void add_member(const std::string& room_name, Room& room, RoomMember member);
+  void remove_member(const std::string& room_name, Room& room, const std::string& conn_id,
+                     uint64_t seq, int64_t ts);
+  void record_and_broadcast(Room& room, uint64_t seq, std::string json);
+  LocalConn* local(const std::string& conn_id);
+  void deliver(const PeerPtr& peer, const FramePtr& frame);
+  static void count(std::unordered_map<std::string, size_t>& counts, const std::string& key,
+                    bool up);
+
+  const ChatConfig config_;
+  mutable std::mutex mu_;
+  RoomMap rooms_;
+  std::unordered_map<std::string, LocalConn> local_;
+  std::unordered_map<std::string, size_t> members_by_user_;  // all processes
+  std::unordered_map<std::string, size_t> local_by_user_;
+  // Newest seq this engine may have missed or forgotten (overruns, rooms
+  // dropped at max_rooms): a room created later cannot promise a resume
+  // from before it is complete.
+  uint64_t resume_floor_ = 0;
+  // After a gap, members may be unknown here; messages then carry enough to
+  // adopt their sender (see apply_msg).
+  bool gap_seen_ = false;
+  ChatEngineStats stats_;
+};
+
+}  // namespace wsb

@@ -1,0 +1,87 @@
+// The JSON protocol between the browser and the server (docs/chat-protocol.md):
+// parsing and validating client commands, and encoding server frames. Pure
+// functions; the session and the engine decide what to send when.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chat/chat_config.h"
+#include "runtime/frame.h"
+
+namespace wsb {
+
+// The "code" of an error frame. Stable strings: pages switch on them.
+enum class ChatError {
+  None,
+  BadJson,        // not a JSON object
+  UnknownType,    // "type" is not one of the commands
+  MissingField,   // a required field is absent
+  BadField,       // a field has the wrong JSON type or an empty/invalid value
+  BadRoom,        // room name breaks the rules
+  BadName,        // user name breaks the rules
+  TooLong,        // text longer than max_text_length bytes
+  NotJoined,      // leave/message for a room the connection is not in
+  AlreadyJoined,  // join for a room the connection is already in
+  TooManyRooms,   // connection's or server's room limit reached
+  RateLimited,    // command refused by the rate limit
+  NoSuchUser,     // direct to a user who is not connected
+  HistoryLost,    // the server fell behind the bus; events may be missing
+  Unavailable,    // the bus refused the event (full/down); try again
+};
+
+const char* error_code_name(ChatError code);
+
+enum class CommandType { Unknown, Join, Leave, Message, Direct };
+
+struct ClientCommand {
+  CommandType type = CommandType::Unknown;
+  std::string room;
+  std::string name;  // join, optional
+  std::string text;  // message, direct
+  std::string to;    // direct
+  bool has_name = false;
+  bool has_since = false;
+  uint64_t since = 0;  // join: last seq the client saw (resume)
+};
+
+struct ParsedCommand {
+  ClientCommand command;  // command.type is set as soon as "type" is known
+  ChatError error = ChatError::None;
+  std::string reason;  // human-readable, for the error frame
+};
+
+// Validates one client frame completely (fields, names, text length).
+// Unknown extra fields are ignored. Never throws, whatever the input.
+ParsedCommand parse_client_command(std::string_view json, const ChatConfig& config);
+
+// --- server -> client frames (JSON text of one object) ---------------------
+
+struct RoomCount {
+  std::string room;
+  size_t members = 0;
+};
+
+std::string encode_welcome(std::string_view you, std::string_view conn_id, long pid,
+                           const std::vector<RoomCount>& rooms);
+std::string encode_message_event(std::string_view room, std::string_view from,
+                                 std::string_view text, uint64_t seq, int64_t ts);
+// event is "join" or "leave".
+std::string encode_system_event(std::string_view room, std::string_view event,
+                                std::string_view name, uint64_t seq, int64_t ts);
+std::string encode_presence(std::string_view room, const std::vector<std::string>& members,
+                            std::string_view you);
+// events are message/system objects exactly as they were sent live, spliced
+// in unparsed.
+std::string encode_history(std::string_view room, const std::vector<std::string_view>& events,
+                           bool complete);
+std::string encode_direct(std::string_view from, std::string_view to, std::string_view text,
+                          int64_t ts);
+// room is added only when the error concerns one room (empty = omitted).
+std::string encode_error(ChatError code, std::string_view reason, std::string_view room = {});
+
+// One WebSocket text frame holding json, ready to share between receivers.
+FramePtr make_text_frame(std::string_view json);
+
+}  // namespace wsb

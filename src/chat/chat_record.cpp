@@ -1,0 +1,125 @@
+#include "chat/chat_record.h"
+
+#include "chat/chat_names.h"
+#include "chat/json_fields.h"
+
+namespace wsb {
+namespace {
+
+struct TypeName {
+  const char* name;
+  RecordType type;
+};
+constexpr TypeName kTypes[] = {
+    {"join", RecordType::Join}, {"leave", RecordType::Leave}, {"msg", RecordType::Msg},
+    {"direct", RecordType::Direct}, {"gone", RecordType::Gone},
+};
+
+const char* type_name(RecordType t) {
+  for (const TypeName& n : kTypes) {
+    if (n.type == t) return n.name;
+  }
+  return "?";
+}
+
+void write_opt(JsonWriter& w, const char* key, const std::string& value) {
+  if (!value.empty()) write_field(w, key, value);
+}
+
+bool need_string(const rapidjson::Value& obj, const char* key, std::string* out) {
+  return get_string(obj, key, out) == FieldStatus::Ok && !out->empty();
+}
+
+bool opt_string(const rapidjson::Value& obj, const char* key, std::string* out) {
+  return get_string(obj, key, out) != FieldStatus::WrongType;
+}
+
+bool read_pid(const rapidjson::Value& obj, ChatRecord* r) {
+  int64_t pid = 0;
+  if (get_int64(obj, "pid", &pid) != FieldStatus::Ok) return false;
+  r->pid = static_cast<long>(pid);
+  return true;
+}
+
+bool read_fields(const rapidjson::Value& obj, ChatRecord* r) {
+  switch (r->type) {
+    case RecordType::Join:
+      if (!need_string(obj, "room", &r->room) || !need_string(obj, "conn", &r->conn) ||
+          !need_string(obj, "user", &r->user) || !need_string(obj, "name", &r->name) ||
+          !read_pid(obj, r))
+        return false;
+      switch (get_uint64(obj, "since", &r->since)) {
+        case FieldStatus::Ok: r->has_since = true; break;
+        case FieldStatus::Missing: break;
+        case FieldStatus::WrongType: return false;
+      }
+      return true;
+    case RecordType::Leave:
+      return need_string(obj, "room", &r->room) && need_string(obj, "conn", &r->conn);
+    case RecordType::Msg:
+      if (!need_string(obj, "room", &r->room) || !need_string(obj, "text", &r->text) ||
+          !opt_string(obj, "conn", &r->conn) || !opt_string(obj, "from", &r->from))
+        return false;
+      // A member's message names its connection; an API message its sender.
+      if (r->conn.empty()) return !r->from.empty();
+      return need_string(obj, "user", &r->user) && read_pid(obj, r);
+    case RecordType::Direct:
+      return need_string(obj, "conn", &r->conn) && need_string(obj, "from", &r->from) &&
+             need_string(obj, "to", &r->to) && need_string(obj, "text", &r->text);
+    case RecordType::Gone:
+      return read_pid(obj, r);
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string encode_record(const ChatRecord& r) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  write_field(w, "t", type_name(r.type));
+  write_opt(w, "room", r.room);
+  write_opt(w, "conn", r.conn);
+  write_opt(w, "user", r.user);
+  write_opt(w, "name", r.name);
+  write_opt(w, "from", r.from);
+  write_opt(w, "to", r.to);
+  write_opt(w, "text", r.text);
+  if (r.type != RecordType::Leave && r.type != RecordType::Direct &&
+      (r.type != RecordType::Msg || !r.conn.empty())) {
+    w.Key("pid");
+    w.Int64(r.pid);
+  }
+  w.Key("ts");
+  w.Int64(r.ts);
+  if (r.has_since) {
+    w.Key("since");
+    w.Uint64(r.since);
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+bool parse_record(std::string_view payload, ChatRecord* r) {
+  *r = ChatRecord();
+  rapidjson::Document doc;
+  bool is_object = false;
+  if (!parse_json_object(payload, &doc, &is_object) || !is_object) return false;
+  std::string t;
+  if (get_string(doc, "t", &t) != FieldStatus::Ok) return false;
+  bool known = false;
+  for (const TypeName& n : kTypes) {
+    if (t == n.name) {
+      r->type = n.type;
+      known = true;
+    }
+  }
+  if (!known || get_int64(doc, "ts", &r->ts) != FieldStatus::Ok) return false;
+  if (!read_fields(doc, r)) return false;
+  // Rooms are map keys and go into every frame: never trust a record's
+  // room name more than a client's.
+  return r->room.empty() || is_valid_room_name(r->room);
+}
+
+}  // namespace wsb

@@ -1,0 +1,47 @@
+// Bus records: the chat events every engine applies in bus order. A record
+// carries everything any engine needs, because engines in other processes
+// know nothing about the publisher's connection. The publisher sets ts, so
+// all engines agree on it.
+//
+//   join    {"t":"join","room","conn","user","name","pid","ts","since"?}
+//           user = the connection's base name (for direct/online), name =
+//           the name requested in this room (suffixed by the engine on clash)
+//   leave   {"t":"leave","room","conn","ts"}
+//   msg     {"t":"msg","room","conn","user","pid","from"?,"text","ts"}   from a member
+//           {"t":"msg","room","from","text","ts"}                          publish API
+//           With conn, the sender's name comes from the engine's member table;
+//           "from" is then only the publisher's view of its effective name,
+//           used by an engine that missed the join (see ChatEngine).
+//   direct  {"t":"direct","conn","from","to","text","ts"}  from/to are base names
+//   gone    {"t":"gone","pid","ts"}  every member owned by process pid left
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace wsb {
+
+enum class RecordType { Join, Leave, Msg, Direct, Gone };
+
+struct ChatRecord {
+  RecordType type = RecordType::Msg;
+  std::string room;
+  std::string conn;
+  std::string user;
+  std::string name;
+  std::string from;
+  std::string to;
+  std::string text;
+  long pid = 0;
+  int64_t ts = 0;
+  bool has_since = false;
+  uint64_t since = 0;
+};
+
+std::string encode_record(const ChatRecord& record);
+
+// False for anything that is not a well-formed record of a known type with
+// its required fields (such records are skipped, never half-applied).
+bool parse_record(std::string_view payload, ChatRecord* record);
+
+}  // namespace wsb

@@ -1,0 +1,44 @@
+// The hub thread of one process: tails the bus and hands every record, in
+// order, to the consumer (the chat engine), which fans out to local sessions.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+#include <thread>
+
+#include "runtime/bus.h"
+
+namespace wsb {
+
+class BusConsumer {
+ public:
+  virtual ~BusConsumer() = default;
+  virtual void apply(uint64_t seq, std::string_view payload) = 0;
+  virtual void on_overrun(uint64_t lost_from, uint64_t lost_to) = 0;
+};
+
+class HubThread {
+ public:
+  // Starts reading after `cursor` (0: from the oldest record the bus keeps,
+  // so a new process rebuilds room history from the log).
+  HubThread(Bus& bus, BusConsumer& consumer, uint64_t cursor = 0);
+  ~HubThread();  // stops and joins
+  HubThread(const HubThread&) = delete;
+  HubThread& operator=(const HubThread&) = delete;
+
+  void stop();
+  uint64_t cursor() const { return cursor_.load(std::memory_order_acquire); }
+  uint64_t overruns() const { return overruns_.load(std::memory_order_relaxed); }
+
+ private:
+  void run();
+
+  Bus& bus_;
+  BusConsumer& consumer_;
+  std::atomic<uint64_t> cursor_;
+  std::atomic<uint64_t> overruns_{0};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace wsb

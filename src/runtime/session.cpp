@@ -1,0 +1,230 @@
+#include "runtime/session.h"
+
+#include <poll.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+
+#include "protocol/frame_encoder.h"
+
+namespace wsb {
+
+int64_t monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+namespace {
+
+// How the hub (and anything else off this thread) reaches the session.
+class QueuePeer : public Peer {
+ public:
+  explicit QueuePeer(std::shared_ptr<OutboundQueue> q) : q_(std::move(q)) {}
+  bool deliver(const FramePtr& frame) override {
+    return q_->push(frame) == OutboundQueue::PushResult::Ok;
+  }
+
+ private:
+  std::shared_ptr<OutboundQueue> q_;
+};
+
+// Reads at most this many chunks before writing what they produced, so one
+// fast sender cannot starve the outbound side; the loop comes straight back.
+constexpr int kMaxReadsPerRound = 16;
+
+}  // namespace
+
+Session::Session(Transport& transport, App& app, const SessionOptions& options,
+                 const StopFlag& stop, SessionStats& stats)
+    : transport_(transport),
+      app_(app),
+      options_(options),
+      stop_(stop),
+      stats_(stats),
+      parser_(options.limits),
+      queue_(std::make_shared<OutboundQueue>(options.max_queued_bytes)),
+      peer_(std::make_shared<QueuePeer>(queue_)) {
+  stats_.open.fetch_add(1, std::memory_order_relaxed);
+}
+
+Session::~Session() {
+  queue_->close();
+  stats_.open.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Session::send_text(std::string_view text) {
+  if (!close_sent_) pending_.push_back(make_frame(encode_frame(Opcode::Text, text)));
+}
+
+void Session::send_binary(std::string_view data) {
+  if (!close_sent_) pending_.push_back(make_frame(encode_frame(Opcode::Binary, data)));
+}
+
+void Session::send_frame(const FramePtr& frame) {
+  if (!close_sent_) pending_.push_back(frame);
+}
+
+void Session::close(uint16_t code, std::string_view reason) {
+  if (close_sent_) return;
+  pending_.push_back(make_frame(encode_close(code, reason)));
+  close_sent_ = true;
+  close_code_ = code;
+  close_deadline_ms_ = monotonic_ms() + options_.close_timeout_ms;
+}
+
+// Failing the connection (RFC 6455 §7.1.7): send the close frame and drop the
+// TCP connection without waiting for the peer; Apache's lingering close
+// drains what the peer still sends so our close frame is not lost to a RST.
+void Session::fail(uint16_t code, std::string_view reason) {
+  close(code, reason);
+  done_ = true;
+}
+
+void Session::on_message(Opcode op, std::string_view payload) {
+  stats_.messages_in.fetch_add(1, std::memory_order_relaxed);
+  if (close_sent_) return;  // the peer has not seen our close yet; drop
+  app_.on_message(*this, op, payload);
+}
+
+void Session::on_ping(std::string_view payload) {
+  if (!close_sent_) pending_.push_back(make_frame(encode_frame(Opcode::Pong, payload)));
+}
+
+void Session::on_pong(std::string_view) { ping_outstanding_ = false; }
+
+void Session::on_close(uint16_t code, std::string_view) {
+  close_received_ = true;
+  if (!close_sent_) {
+    // Echo the peer's code (RFC 6455 §5.5.1); a close without a code is
+    // answered with an empty close.
+    bool has_code = code != close_code::kNoStatus;
+    pending_.push_back(make_frame(encode_close(has_code ? code : 0)));
+    close_sent_ = true;
+  }
+  close_code_ = code;
+  done_ = true;
+}
+
+void Session::on_error(uint16_t code, const char* why) { fail(code, why); }
+
+bool Session::read_input() {
+  for (int i = 0; i < kMaxReadsPerRound; ++i) {
+    inbuf_.clear();
+    Transport::ReadStatus st = transport_.read(inbuf_, options_.read_chunk);
+    if (st == Transport::ReadStatus::Again) return true;
+    if (st != Transport::ReadStatus::Data) return false;
+    last_rx_ms_ = monotonic_ms();
+    stats_.bytes_in.fetch_add(inbuf_.size(), std::memory_order_relaxed);
+    if (!parser_.feed(reinterpret_cast<uint8_t*>(&inbuf_[0]), inbuf_.size(), *this)) {
+      return true;  // close frame or protocol error: handled by the callbacks
+    }
+    if (done_) return true;
+  }
+  more_input_ = true;
+  return true;
+}
+
+bool Session::flush() {
+  batch_.clear();
+  if (!close_written_) {
+    queue_->drain(batch_);
+    if (queue_->overflowed()) {
+      // A consumer that cannot keep up is cut off instead of buffering
+      // without bound; what is queued for it is dropped.
+      batch_.clear();
+      stats_.queue_overflows.fetch_add(1, std::memory_order_relaxed);
+      if (!close_sent_) fail(close_code::kPolicyViolation, "slow consumer: send queue overflow");
+    }
+  } else {
+    std::vector<FramePtr> discard;
+    queue_->drain(discard);
+  }
+  if (!close_written_) {
+    for (auto& f : pending_) batch_.push_back(std::move(f));
+  }
+  pending_.clear();
+  if (batch_.empty()) return true;
+  if (close_sent_) close_written_ = true;
+  size_t bytes = 0;
+  for (const auto& f : batch_) bytes += f->size();
+  bool ok = transport_.write(batch_);
+  stats_.messages_out.fetch_add(batch_.size(), std::memory_order_relaxed);
+  stats_.bytes_out.fetch_add(bytes, std::memory_order_relaxed);
+  batch_.clear();
+  if (ok) last_tx_ms_ = monotonic_ms();
+  return ok;
+}
+
+int Session::next_timeout_ms(int64_t now) const {
+  int64_t deadline = INT64_MAX;
+  if (close_sent_) deadline = std::min(deadline, close_deadline_ms_);
+  if (!close_sent_ && options_.idle_timeout_ms > 0)
+    deadline = std::min(deadline, last_rx_ms_ + options_.idle_timeout_ms);
+  if (!close_sent_ && options_.ping_interval_ms > 0 && !ping_outstanding_)
+    deadline = std::min(deadline, std::max(last_rx_ms_, last_ping_ms_) + options_.ping_interval_ms);
+  if (deadline == INT64_MAX) return -1;
+  int64_t wait = deadline - now;
+  if (wait < 0) return 0;
+  return static_cast<int>(std::min<int64_t>(wait, INT_MAX));
+}
+
+void Session::on_timers(int64_t now) {
+  if (close_sent_) {
+    if (now >= close_deadline_ms_) done_ = true;  // peer never answered our close
+    return;
+  }
+  if (options_.idle_timeout_ms > 0 && now - last_rx_ms_ >= options_.idle_timeout_ms) {
+    close(close_code::kGoingAway, "idle timeout");
+    return;
+  }
+  if (options_.ping_interval_ms > 0 && !ping_outstanding_ &&
+      now - std::max(last_rx_ms_, last_ping_ms_) >= options_.ping_interval_ms) {
+    pending_.push_back(make_frame(encode_frame(Opcode::Ping, "wsbridge")));
+    ping_outstanding_ = true;
+    last_ping_ms_ = now;
+    stats_.pings_sent.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+uint16_t Session::run() {
+  last_rx_ms_ = last_tx_ms_ = last_ping_ms_ = monotonic_ms();
+  app_.on_open(*this);
+  // Bytes that arrived with the handshake sit in Apache's (or mod_ssl's)
+  // buffers already; the socket will not show them, so read before polling.
+  more_input_ = true;
+  bool alive = true;
+  while (alive) {
+    if (!close_sent_ && stop_.is_stopping()) close(close_code::kGoingAway, "server going away");
+    on_timers(monotonic_ms());
+    if (!flush()) break;  // peer gone
+    if (done_) break;
+    pollfd fds[2];
+    fds[0] = {transport_.poll_fd(), POLLIN, 0};
+    fds[1] = {queue_->wake_fd(), POLLIN, 0};
+    int timeout = next_timeout_ms(monotonic_ms());
+    if (more_input_ || transport_.has_pending_input()) timeout = 0;
+    more_input_ = false;
+    int rc = ::poll(fds, 2, timeout);
+    if (rc < 0) {
+      if (errno == EINTR) continue;  // prefork's stop signal lands here; re-checked above
+      break;
+    }
+    if (fds[1].revents) queue_->clear_wake();
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) || timeout == 0) {
+      if (!read_input()) {
+        alive = false;  // EOF without a close frame: 1006
+        if (!close_received_) close_code_ = close_code::kAbnormal;
+      }
+    }
+  }
+  if (!close_written_) flush();
+  app_.on_close(*this);
+  queue_->close();
+  stats_.count_close(close_code_);
+  return close_code_;
+}
+
+}  // namespace wsb

@@ -1,0 +1,54 @@
+// Figures for the status page, kept in a shared-memory block created before
+// the children fork, so every child's sessions count into one place and any
+// child can report the whole server. Atomics on a MAP_SHARED page are
+// address-free and work across processes (lock-free 64-bit on the targets).
+#pragma once
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "runtime/session_stats.h"
+
+namespace wsb {
+
+enum class RefuseReason : int {
+  BadRequest = 0,   // 400
+  Unauthorized,     // 401
+  Forbidden,        // 403 (Origin)
+  BadMethod,        // 405
+  UpgradeRequired,  // 426 (plain GET, bad version)
+  Overloaded,       // 503 (WSBridgeMaxConnections)
+  Count
+};
+
+constexpr int kAppCount = 2;  // echo, chat
+constexpr int kMaxChildSlots = 1024;
+
+struct ChildSlot {
+  std::atomic<int> pid{0};           // 0 = free
+  std::atomic<int> generation{0};
+  std::array<SessionStats, kAppCount> app;
+  std::array<std::atomic<uint64_t>, static_cast<int>(RefuseReason::Count)> refused{};
+};
+
+struct SharedStats {
+  uint64_t magic;
+  std::atomic<int64_t> open_total{0};  // across children, for WSBridgeMaxConnections
+  std::atomic<uint64_t> bus_overruns{0};
+  std::array<ChildSlot, kMaxChildSlots> slots;
+
+  static constexpr uint64_t kMagic = 0x7773627374617431ull;  // "wsbstat1"
+
+  // Maps a fresh block (inherited by children after fork). nullptr on failure.
+  static SharedStats* create();
+  static SharedStats* attach(void* base) {
+    auto* s = static_cast<SharedStats*>(base);
+    return s->magic == kMagic ? s : nullptr;
+  }
+  // A child takes a free slot (or one left by a dead pid it is told about).
+  ChildSlot* claim(int pid);
+  void release(ChildSlot* slot);
+};
+
+}  // namespace wsb
