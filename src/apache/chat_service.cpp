@@ -9,6 +9,7 @@
 #include "apache/config.h"
 #include "apache/handler.h"
 #include "chat/chat_app.h"
+#include "chat/chat_record.h"
 #include "chat/publish_api.h"
 #include "chat/token.h"
 #include "runtime/shm_bus.h"
@@ -55,8 +56,8 @@ bool ChatService::setup_bus(server_rec* s, apr_pool_t* process_pool) {
   std::string err;
   std::unique_ptr<ShmBus> shm = ShmBus::create(want, &err);
   if (!shm) {
-    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "wsbridge: cannot create the shared-memory bus (%zu bytes): %s",
-                 want, err.c_str());
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "wsbridge: cannot create the shared-memory bus (%" APR_SIZE_T_FMT " bytes): %s",
+                 static_cast<apr_size_t>(want), err.c_str());
     return false;
   }
   if (!mapping) {
@@ -97,10 +98,28 @@ void ChatService::on_overrun(uint64_t lost_from, uint64_t lost_to) {
   ProcessState& ps = process_state();
   if (ps.shared) ps.shared->bus_overruns.fetch_add(1);
   ap_log_error(APLOG_MARK, APLOG_WARNING, 0, nullptr,
-               "wsbridge: child %d fell behind the bus; events %llu..%llu are lost to it "
-               "(raise WSBridgeBusSize)", (int)getpid(), (unsigned long long)lost_from,
-               (unsigned long long)lost_to);
+               "wsbridge: child %d fell behind the bus; events %" APR_UINT64_T_FMT "..%" APR_UINT64_T_FMT " are lost to it "
+               "(raise WSBridgeBusSize)", (int)getpid(), static_cast<apr_uint64_t>(lost_from),
+               static_cast<apr_uint64_t>(lost_to));
   engine_->on_overrun(lost_from, lost_to);
+}
+
+// A child killed (kill -9, crash) never publishes its members' leaves: the
+// first hub to notice its slot is orphaned publishes one "gone" record, and
+// every engine removes that process's members with leave events.
+void ChatService::on_tick() {
+  ProcessState& ps = process_state();
+  if (!ps.shared || !bus_) return;
+  for (int pid : ps.shared->reap_dead()) {
+    ChatRecord r;
+    r.type = RecordType::Gone;
+    r.pid = pid;
+    r.ts = wall_clock_ms();
+    uint64_t seq = bus_->publish(encode_record(r));
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, nullptr,
+                 "wsbridge: child %d died without closing its WebSockets; its chat members left (seq %" APR_UINT64_T_FMT ")",
+                 pid, static_cast<apr_uint64_t>(seq));
+  }
 }
 
 namespace {

@@ -33,6 +33,7 @@ class ChatService : public BusConsumer {
 
   void apply(uint64_t seq, std::string_view payload) override;
   void on_overrun(uint64_t lost_from, uint64_t lost_to) override;
+  void on_tick() override;
 
  private:
   std::unique_ptr<Bus> bus_;

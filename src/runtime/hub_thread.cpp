@@ -1,5 +1,8 @@
 #include "runtime/hub_thread.h"
 
+#include <time.h>
+
+#include <algorithm>
 #include <vector>
 
 namespace wsb {
@@ -17,10 +20,25 @@ void HubThread::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+namespace {
+int64_t now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+constexpr int kTickMs = 1000;
+}  // namespace
+
 void HubThread::run() {
   std::vector<BusRecord> batch;
   uint64_t cursor = cursor_.load();
+  int64_t next_tick = now_ms() + kTickMs;
   while (!stopping_.load(std::memory_order_acquire)) {
+    int64_t now = now_ms();
+    if (now >= next_tick) {
+      consumer_.on_tick();
+      next_tick = now + kTickMs;
+    }
     batch.clear();
     BusReadResult rr = bus_.read(&cursor, batch, 256);
     if (rr.overrun) {
@@ -32,7 +50,7 @@ void HubThread::run() {
     if (batch.empty() && !rr.overrun) {
       // Sleeps until a writer in any process appends (futex wake); the
       // timeout only bounds how long a lost stop request could go unseen.
-      bus_.wait(cursor, 1000);
+      bus_.wait(cursor, static_cast<int>(std::max<int64_t>(1, next_tick - now_ms())));
     }
   }
 }

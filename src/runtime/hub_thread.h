@@ -15,6 +15,8 @@ class BusConsumer {
   virtual ~BusConsumer() = default;
   virtual void apply(uint64_t seq, std::string_view payload) = 0;
   virtual void on_overrun(uint64_t lost_from, uint64_t lost_to) = 0;
+  // Housekeeping, about once a second (e.g. noticing dead processes).
+  virtual void on_tick() {}
 };
 
 class HubThread {

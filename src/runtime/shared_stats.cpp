@@ -17,20 +17,39 @@ SharedStats* SharedStats::create() {
   return s;
 }
 
+namespace {
+bool process_gone(int pid) { return kill(pid, 0) != 0 && errno == ESRCH; }
+}  // namespace
+
 ChildSlot* SharedStats::claim(int pid) {
-  for (auto& slot : slots) {
-    int cur = slot.pid.load(std::memory_order_acquire);
-    // A slot of a process that no longer exists (crashed child) is reused;
-    // its figures stay in the totals.
-    if (cur != 0 && kill(cur, 0) == 0) continue;
-    if (cur != 0 && errno != ESRCH) continue;
-    if (slot.pid.compare_exchange_strong(cur, pid)) {
-      for (auto& app : slot.app) open_total.fetch_sub(app.open.exchange(0));
-      slot.generation.fetch_add(1);
-      return &slot;
+  // Free slots first, so a dead child's slot waits for reap_dead() (which
+  // tells the chat that its members are gone); a dead one only if full.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (auto& slot : slots) {
+      int cur = slot.pid.load(std::memory_order_acquire);
+      if (cur != 0 && (pass == 0 || !process_gone(cur))) continue;
+      if (slot.pid.compare_exchange_strong(cur, pid)) {
+        // Figures stay in the totals; what was open died with its process.
+        for (auto& app : slot.app) open_total.fetch_sub(app.open.exchange(0));
+        slot.generation.fetch_add(1);
+        return &slot;
+      }
     }
   }
   return nullptr;
+}
+
+std::vector<int> SharedStats::reap_dead() {
+  std::vector<int> dead;
+  for (auto& slot : slots) {
+    int cur = slot.pid.load(std::memory_order_acquire);
+    if (cur == 0 || !process_gone(cur)) continue;
+    if (slot.pid.compare_exchange_strong(cur, 0)) {
+      for (auto& app : slot.app) open_total.fetch_sub(app.open.exchange(0));
+      dead.push_back(cur);
+    }
+  }
+  return dead;
 }
 
 void SharedStats::release(ChildSlot* slot) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "runtime/session_stats.h"
 
@@ -49,6 +50,10 @@ struct SharedStats {
   // A child takes a free slot (or one left by a dead pid it is told about).
   ChildSlot* claim(int pid);
   void release(ChildSlot* slot);
+  // Frees the slots of children that died without releasing them (killed,
+  // crashed) and returns their pids, so their chat members can be removed.
+  // Each dead slot is reaped by exactly one caller.
+  std::vector<int> reap_dead();
 };
 
 }  // namespace wsb
