@@ -1,0 +1,239 @@
+// The session loop over a socketpair: real poll(), eventfd wake-ups and
+// timers, no Apache. Runs under ASan and TSan.
+#include <CppUTest/TestHarness.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "protocol/frame_encoder.h"
+#include "protocol/frame_parser.h"
+#include "runtime/echo_app.h"
+#include "runtime/session.h"
+#include "socket_transport.h"
+
+using namespace wsb;
+
+namespace {
+
+struct Frame {
+  Opcode op;
+  std::string payload;
+  uint16_t code = 0;
+};
+
+// The client end: sends masked frames, collects what the server sends.
+class Client : public FrameSink {
+ public:
+  explicit Client(int fd) : fd_(fd), parser_(limits()) {}
+  static ParserLimits limits() {
+    ParserLimits l;
+    l.require_mask = false;
+    l.max_message_size = l.max_frame_size = 1 << 24;
+    return l;
+  }
+  void send(Opcode op, const std::string& payload) {
+    const uint8_t key[4] = {1, 2, 3, 4};
+    std::string f = encode_client_frame(op, payload, key);
+    CHECK(::send(fd_, f.data(), f.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(f.size()));
+  }
+  void send_raw(const std::string& bytes) { ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL); }
+  // Next frame within timeout_ms; false on timeout or EOF.
+  bool next(Frame* out, int timeout_ms = 3000) {
+    while (frames_.empty()) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, timeout_ms) <= 0) return false;
+      char buf[65536];
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return false;
+      parser_.feed(reinterpret_cast<uint8_t*>(buf), static_cast<size_t>(n), *this);
+    }
+    *out = frames_.front();
+    frames_.erase(frames_.begin());
+    return true;
+  }
+  void on_message(Opcode op, std::string_view p) override { frames_.push_back({op, std::string(p)}); }
+  void on_ping(std::string_view p) override { frames_.push_back({Opcode::Ping, std::string(p)}); }
+  void on_pong(std::string_view p) override { frames_.push_back({Opcode::Pong, std::string(p)}); }
+  void on_close(uint16_t code, std::string_view r) override { frames_.push_back({Opcode::Close, std::string(r), code}); }
+  void on_error(uint16_t, const char*) override {}
+
+ private:
+  int fd_;
+  FrameParser parser_;
+  std::vector<Frame> frames_;
+};
+
+struct Harness {
+  int fds[2];
+  StopFlag stop;
+  SessionStats stats;
+  EchoApp echo;
+  std::unique_ptr<SocketTransport> transport;
+  std::unique_ptr<Session> session;
+  std::unique_ptr<Client> client;
+  std::thread thread;
+  std::atomic<int> result{-1};
+
+  explicit Harness(SessionOptions opt = SessionOptions()) {
+    CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM, 0, fds));
+    transport = std::make_unique<SocketTransport>(fds[0]);
+    session = std::make_unique<Session>(*transport, echo, opt, stop, stats);
+    client = std::make_unique<Client>(fds[1]);
+  }
+  void start() {
+    thread = std::thread([this] { result = session->run(); });
+  }
+  int join() {
+    if (thread.joinable()) thread.join();
+    return result.load();
+  }
+  ~Harness() {
+    ::shutdown(fds[1], SHUT_RDWR);
+    join();
+    close(fds[0]);
+    close(fds[1]);
+  }
+};
+
+SessionOptions quick() {
+  SessionOptions o;
+  o.ping_interval_ms = 0;
+  o.idle_timeout_ms = 0;
+  o.close_timeout_ms = 300;
+  return o;
+}
+
+}  // namespace
+
+TEST_GROUP(Session) {};
+
+TEST(Session, EchoesAndClosesWithTheClientsCode) {
+  Harness h(quick());
+  h.start();
+  h.client->send(Opcode::Text, "hello");
+  h.client->send(Opcode::Binary, std::string("\0\1\2", 3));
+  Frame f;
+  CHECK(h.client->next(&f));
+  CHECK(f.op == Opcode::Text);
+  STRCMP_EQUAL("hello", f.payload.c_str());
+  CHECK(h.client->next(&f));
+  CHECK(f.op == Opcode::Binary);
+  CHECK_EQUAL(3u, f.payload.size());
+  h.client->send(Opcode::Close, std::string("\x0f\xa0", 2));  // 4000
+  CHECK(h.client->next(&f));
+  CHECK(f.op == Opcode::Close);
+  CHECK_EQUAL(4000, f.code);
+  CHECK_EQUAL(4000, h.join());
+  CHECK_EQUAL(2u, h.stats.messages_in.load());
+}
+
+TEST(Session, AnswersPingWithSamePayload) {
+  Harness h(quick());
+  h.start();
+  h.client->send(Opcode::Ping, "are you there");
+  Frame f;
+  CHECK(h.client->next(&f));
+  CHECK(f.op == Opcode::Pong);
+  STRCMP_EQUAL("are you there", f.payload.c_str());
+}
+
+TEST(Session, ProtocolErrorClosesWith1002) {
+  Harness h(quick());
+  h.start();
+  h.client->send_raw(std::string("\x81\x02hi", 4));  // unmasked
+  Frame f;
+  CHECK(h.client->next(&f));
+  CHECK(f.op == Opcode::Close);
+  CHECK_EQUAL(1002, f.code);
+  CHECK_EQUAL(1002, h.join());
+}
+
+TEST(Session, PeerVanishingIs1006) {
+  Harness h(quick());
+  h.start();
+  ::shutdown(h.fds[1], SHUT_RDWR);
+  CHECK_EQUAL(1006, h.join());
+}
+
+TEST(Session, FramesFromOtherThreadsArriveInOrderInBatches) {
+  Harness h(quick());
+  h.start();
+  constexpr int kFrames = 2000;
+  std::thread producer([&] {
+    for (int i = 0; i < kFrames; ++i) CHECK(h.session->peer()->deliver(make_frame(encode_frame(Opcode::Text, std::to_string(i)))));
+  });
+  Frame f;
+  for (int i = 0; i < kFrames; ++i) {
+    CHECK(h.client->next(&f));
+    STRCMP_EQUAL(std::to_string(i).c_str(), f.payload.c_str());
+  }
+  producer.join();
+  // One write per wake-up, not per frame.
+  CHECK(h.transport->writes < kFrames);
+}
+
+TEST(Session, QueueOverflowClosesWith1008) {
+  SessionOptions o = quick();
+  o.max_queued_bytes = 1024;
+  Harness h(o);
+  for (int i = 0; i < 20; ++i) h.session->peer()->deliver(make_frame(encode_frame(Opcode::Text, std::string(100, 'x'))));
+  h.start();
+  Frame f;
+  bool closed = false;
+  while (h.client->next(&f, 2000)) {
+    if (f.op == Opcode::Close) {
+      CHECK_EQUAL(1008, f.code);
+      closed = true;
+      break;
+    }
+    CHECK_TEXT(f.op != Opcode::Text, "nothing queued may be sent once the queue overflowed");
+  }
+  CHECK(closed);
+  CHECK_EQUAL(1008, h.join());
+  CHECK_EQUAL(1u, h.stats.queue_overflows.load());
+}
+
+TEST(Session, StopFlagSends1001AndWaitsForTheReply) {
+  Harness h(quick());
+  h.start();
+  h.client->send(Opcode::Text, "x");
+  Frame f;
+  CHECK(h.client->next(&f));
+  h.stop.stopping = true;
+  h.session->queue().wake();
+  CHECK(h.client->next(&f));
+  CHECK(f.op == Opcode::Close);
+  CHECK_EQUAL(1001, f.code);
+  h.client->send(Opcode::Close, std::string("\x03\xe9", 2));
+  CHECK_EQUAL(1001, h.join());
+}
+
+TEST(Session, IdlePeerIsClosedAndUnansweredCloseTimesOut) {
+  SessionOptions o = quick();
+  o.idle_timeout_ms = 150;
+  o.close_timeout_ms = 150;
+  Harness h(o);
+  h.start();
+  Frame f;
+  CHECK(h.client->next(&f, 2000));
+  CHECK(f.op == Opcode::Close);
+  CHECK_EQUAL(1001, f.code);
+  STRCMP_EQUAL("idle timeout", f.payload.c_str());
+  CHECK_EQUAL(1001, h.join());  // returns without our close reply
+}
+
+TEST(Session, QuietPeerIsPinged) {
+  SessionOptions o = quick();
+  o.ping_interval_ms = 100;
+  Harness h(o);
+  h.start();
+  Frame f;
+  CHECK(h.client->next(&f, 2000));
+  CHECK(f.op == Opcode::Ping);
+  CHECK_EQUAL(1u, h.stats.pings_sent.load());
+}
