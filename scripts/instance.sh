@@ -25,10 +25,18 @@ case "$MPM" in event|worker|prefork) ;; *) echo "MPM must be event, worker or pr
 
 write_conf() {
   mkdir -p "$dir/logs"
-  local user=""
+  local user="" docroot="$root/htdocs"
   if [ "$(id -u)" = 0 ]; then
     user=$'User www-data\nGroup www-data'
-    chown www-data "$dir/logs" 2>/dev/null || true
+    # The children run as www-data: if the checkout is somewhere it cannot
+    # read (e.g. under /root), serve a copy of the page instead.
+    # (A copy inside DIR would not help when DIR is under /root too.)
+    if ! runuser -u www-data -- test -r "$root/htdocs/index.html" 2>/dev/null; then
+      docroot=$(mktemp -d /tmp/wsbridge-htdocs.XXXXXX)
+      cp -r "$root/htdocs/." "$docroot/"
+      chmod -R a+rX "$docroot"
+      echo "$docroot" > "$dir/docroot-copy"
+    fi
   fi
   local mpmconf
   if [ "$MPM" = prefork ]; then
@@ -92,9 +100,9 @@ Timeout 10
 RequestReadTimeout header=5-20,MinRate=500 body=10,MinRate=500
 TypesConfig /etc/mime.types
 AddType text/javascript .js .mjs
-DocumentRoot "$root/htdocs"
+DocumentRoot "$docroot"
 DirectoryIndex index.html
-<Directory "$root/htdocs">
+<Directory "$docroot">
   Require all granted
   AllowOverride FileInfo
 </Directory>
@@ -140,10 +148,14 @@ case "$cmd" in
     fi
     ;;
   stop|graceful-stop)
-    pid=$(running_pid) || { echo "not running"; exit 0; }
+    cleanup_copy() {
+      if [ -f "$dir/docroot-copy" ]; then rm -rf "$(cat "$dir/docroot-copy")" "$dir/docroot-copy"; fi
+    }
+    pid=$(running_pid) || { echo "not running"; cleanup_copy; exit 0; }
     apache2 -f "$conf" -k "$cmd" || kill "$pid"
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || { cleanup_copy; exit 0; }; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
+    cleanup_copy
     ;;
   reload|graceful)
     running_pid >/dev/null || { echo "not running" >&2; exit 1; }
