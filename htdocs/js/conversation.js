@@ -1,0 +1,94 @@
+// One conversation: a room (events ordered by seq) or a direct-message
+// thread with one person (events in arrival order; directs have no seq).
+
+const MAX_EVENTS = 1000;
+let pendingIds = 0;
+
+export class Conversation {
+  constructor(kind, name) {
+    this.kind = kind;          // "room" | "dm"
+    this.name = name;          // room name, or the other person's user name
+    this.id = `${kind}:${name}`;
+    this.events = [];
+    this.keys = new Set();
+    this.pending = [];         // messages typed here that the server has not echoed yet
+    this.notices = [];         // local lines: "older messages are not available", ...
+    this.unread = 0;
+    // Rooms only.
+    this.lastSeq = 0;          // largest seq seen: what `since` resumes from
+    this.members = [];
+    this.me = null;            // my name in this room (may be `Ann#2`)
+    this.joinState = "idle";   // idle | joining | joined | offline
+    this.sinceSent = null;
+  }
+
+  // A key that identifies an event: seq alone is not enough because several
+  // leave events can share one seq (a whole Apache process went away).
+  static keyOf(ev) {
+    if (ev.type === "system") return `${ev.seq}|${ev.event}|${ev.name}`;
+    if (ev.type === "message") return `${ev.seq}|m`;
+    return null;
+  }
+
+  // Adds an event; returns its index, or -1 when it is a duplicate.
+  add(ev) {
+    if (this.kind === "dm" || typeof ev.seq !== "number") {
+      this.events.push(ev);
+      this._trim();
+      return this.events.length - 1;
+    }
+    const key = Conversation.keyOf(ev);
+    if (this.keys.has(key)) return -1;
+    this.keys.add(key);
+    if (ev.seq > this.lastSeq) this.lastSeq = ev.seq;
+    let i = this.events.length;
+    while (i > 0 && typeof this.events[i - 1].seq === "number" && this.events[i - 1].seq > ev.seq) i--;
+    this.events.splice(i, 0, ev);
+    const trimmed = this._trim();
+    return i - trimmed;
+  }
+
+  // Forget everything (the server lost our place, or restarted from scratch).
+  reset() {
+    this.events = [];
+    this.keys.clear();
+    this.notices = [];
+    this.lastSeq = 0;
+  }
+
+  // The server restarted from scratch and counts seqs from 1 again: keep
+  // what is on screen, draw a line, and start counting again after it.
+  markRestart(text) {
+    this.keys.clear();
+    this.lastSeq = 0;
+    this.sinceSent = null;
+    this.add({ type: "marker", kind: "restart", text, ts: Date.now() });
+  }
+
+  addPending(text, to) {
+    const p = { id: ++pendingIds, text, to, state: "queued", reason: "", generation: 0 };
+    this.pending.push(p);
+    return p;
+  }
+
+  removePending(p) {
+    const i = this.pending.indexOf(p);
+    if (i >= 0) this.pending.splice(i, 1);
+  }
+
+  // The first pending message with this text that went to the server: the
+  // echo of our own message confirms it.
+  matchPending(text) {
+    return this.pending.find((p) => p.state === "sent" && p.text === text) || null;
+  }
+
+  _trim() {
+    const extra = this.events.length - MAX_EVENTS;
+    if (extra <= 0) return 0;
+    for (const ev of this.events.splice(0, extra)) {
+      const key = Conversation.keyOf(ev);
+      if (key) this.keys.delete(key);
+    }
+    return extra;
+  }
+}

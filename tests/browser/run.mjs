@@ -1,0 +1,529 @@
+#!/usr/bin/env node
+// Browser tests of the chat page (htdocs/) against a private Apache with
+// mod_wsbridge, in Debian's headless Chromium driven by playwright-core.
+//
+//   tests/browser/setup.sh && node tests/browser/run.mjs
+//
+// Prints "ok name" or "FAIL name: why" per test and "N passed, N failed"
+// last; exits non-zero when a test failed. Apache and Chromium are always
+// stopped, also on failure, Ctrl-C or the global timeout.
+// Environment: MODULE (path of mod_wsbridge.so, default build/mod_wsbridge.so),
+// TESTS (run only the tests whose name contains this), HEADED=1 (show the browser).
+
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const GLOBAL_TIMEOUT_MS = 120_000; // a hang guard: an idle machine needs ~30 s
+const TEST_TIMEOUT_MS = 30_000;
+const STEP_TIMEOUT_MS = 10_000;
+const shots = path.join(here, "screenshots");
+const module_ = process.env.MODULE || path.join(root, "build/mod_wsbridge.so");
+
+const started = Date.now();
+const results = [];
+const timings = [];
+let apacheDir = null;
+let port = 0;
+let browser = null;
+let finished = false;
+const pageErrors = [];
+
+// ---------------------------------------------------------------- plumbing
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port: p } = srv.address();
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+function instance(cmd) {
+  return spawnSync(path.join(root, "scripts/instance.sh"), [cmd, apacheDir], {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, PORT: String(port), QUIET: "1", MODULE: module_ },
+    timeout: 30_000,
+  });
+}
+
+function startApache() {
+  if (!process.env.MODULE && !fs.existsSync(module_)) {
+    const made = spawnSync("make", ["-s", "module"], { cwd: root, stdio: "inherit", timeout: 300_000 });
+    if (made.status !== 0) throw new Error("make -s module failed");
+  }
+  const base = path.join(root, "build/test-instances");
+  fs.mkdirSync(base, { recursive: true });
+  apacheDir = fs.mkdtempSync(path.join(base, "browser-"));
+  const r = instance("start");
+  if (r.status !== 0) {
+    const err = `${r.stderr || ""}${r.stdout || ""}`.trim();
+    throw new Error(`Apache did not start: ${err.split("\n").slice(-5).join(" | ")}`);
+  }
+}
+
+function stopApache() {
+  if (!apacheDir) return;
+  instance("stop");
+  const dir = apacheDir;
+  apacheDir = null;
+  // Keep the logs of a failed run; a clean run leaves nothing behind.
+  if (results.length && results.every((r) => r.ok)) fs.rmSync(dir, { recursive: true, force: true });
+  else console.log(`# Apache logs: ${path.relative(root, dir)}/logs/`);
+}
+
+async function cleanup() {
+  const t = Date.now();
+  if (browser) {
+    const b = browser;
+    browser = null;
+    await Promise.race([b.close().catch(() => {}), sleep(5000)]);
+  }
+  stopApache();
+  timings.push(["cleanup", Date.now() - t]);
+}
+
+function report() {
+  if (finished) return;
+  finished = true;
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  timings.push(["total", Date.now() - started]);
+  console.log(`# timings: ${timings.map(([n, ms]) => `${n} ${(ms / 1000).toFixed(1)}s`).join(", ")}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed || results.length === 0 ? 1 : 0;
+}
+
+process.on("exit", () => stopApache()); // last resort: never leave Apache behind
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, async () => {
+    results.push({ name: "interrupted", ok: false });
+    console.log(`FAIL interrupted: ${sig}`);
+    await cleanup();
+    report();
+    process.exit(1);
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms); }),
+  ]);
+}
+
+function check(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+// ---------------------------------------------------------------- page helpers
+
+const base = () => `http://127.0.0.1:${port}`;
+const uniq = (prefix) => `${prefix}-${Math.random().toString(36).slice(2, 7)}`;
+
+async function newContext(opts = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...opts });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  return context;
+}
+
+// Opens the page, picks a name and a room on the first screen, waits until live.
+async function openChat(context, name, room, shot) {
+  const page = await context.newPage();
+  page.on("pageerror", (e) => pageErrors.push(`${name}: ${e.message}`));
+  await page.goto(`${base()}/`);
+  await page.getByTestId("name-input").waitFor();
+  if (shot) await page.screenshot({ path: path.join(shots, shot) });
+  await page.getByTestId("name-input").fill(name);
+  await page.getByTestId("start-room-input").fill(room);
+  await page.getByTestId("name-input").press("Enter");
+  await waitLive(page);
+  await waitMember(page, name);
+  return page;
+}
+
+const waitLive = (page) => page.waitForSelector('[data-testid="conn-state"][data-state="live"]');
+
+function waitMember(page, name) {
+  return page.waitForFunction(
+    (n) => [...document.querySelectorAll('[data-testid="presence-list"] [data-testid="member"]')].some((e) => e.dataset.name === n),
+    name);
+}
+
+async function send(page, text) {
+  const input = page.getByTestId("message-input");
+  await input.fill(text);
+  await input.press("Enter");
+}
+
+function waitText(page, text) {
+  return page.waitForFunction(
+    (t) => [...document.querySelectorAll('[data-testid="message-list"] [data-testid="message"] [data-testid="message-text"]')]
+      .some((e) => e.textContent === t),
+    text);
+}
+
+// The messages on screen (confirmed ones, not pending), oldest first.
+function messages(page) {
+  return page.$$eval('[data-testid="message-list"] [data-testid="message"]', (els) => els.map((e) => ({
+    seq: e.dataset.seq === "" ? null : Number(e.dataset.seq),
+    from: e.dataset.from,
+    text: e.querySelector('[data-testid="message-text"]').textContent,
+  })));
+}
+
+async function publish(room, text, from) {
+  const res = await fetch(`${base()}/ws/publish`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(from ? { room, text, from } : { room, text }),
+  });
+  const body = await res.json().catch(() => ({}));
+  check(res.status === 202, `publish answered ${res.status} ${JSON.stringify(body)}`);
+  return body.seq;
+}
+
+// Records every data-state the connection pill goes through.
+function recordStates(page) {
+  return page.evaluate(() => {
+    window.__states = [];
+    const pill = document.querySelector('[data-testid="conn-state"]');
+    new MutationObserver(() => window.__states.push(pill.dataset.state))
+      .observe(pill, { attributes: true, attributeFilter: ["data-state"] });
+  });
+}
+
+// ---------------------------------------------------------------- the tests
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+test("two-users-chat", async () => {
+  const room = uniq("team");
+  const ca = await newContext();
+  const cb = await newContext();
+  const a = await openChat(ca, "Ann", room, "welcome.png");
+  const b = await openChat(cb, "Ben", room);
+  await waitMember(a, "Ben");
+  await waitMember(b, "Ann");
+  await send(a, "Hello from Ann");
+  await waitText(b, "Hello from Ann");
+  await send(b, "Hi Ann, Ben here");
+  await waitText(a, "Hi Ann, Ben here");
+  const seenByA = await messages(a);
+  const fromAnn = seenByA.find((m) => m.text === "Hello from Ann");
+  check(fromAnn && fromAnn.from === "Ann", "A does not show Ann as the author of her message");
+  check((await messages(b)).find((m) => m.text === "Hi Ann, Ben here")?.from === "Ben", "B does not show Ben as the author");
+  check(await a.evaluate(() => document.activeElement?.dataset.testid) === "message-input", "focus left the message input after sending");
+  check((await b.getByTestId("live-region").textContent()).includes("Hello from Ann"), "the aria-live region did not get Ann's message");
+  // Somebody who comes later gets the history.
+  const cc = await newContext();
+  const c = await openChat(cc, "Cid", room);
+  await waitText(c, "Hi Ann, Ben here");
+  check((await messages(c)).map((m) => m.text).join("|") === "Hello from Ann|Hi Ann, Ben here", "the history is not what was said");
+  await cc.close();
+  // B's join line was shown to A, and the header counts two members.
+  await a.waitForFunction(() => [...document.querySelectorAll('[data-testid="system-line"]')].some((e) => e.dataset.name === "Ben" && e.dataset.event === "join"));
+  check((await a.getByTestId("conv-sub").textContent()).startsWith("2 members"), "header does not say 2 members");
+  // Ben leaves: A sees the leave line and the presence list shrinks.
+  await b.getByTestId("leave-room").click();
+  await a.waitForFunction(() => ![...document.querySelectorAll('[data-testid="presence-list"] [data-testid="member"]')].some((e) => e.dataset.name === "Ben"));
+  await a.waitForFunction(() => [...document.querySelectorAll('[data-testid="system-line"]')].some((e) => e.dataset.name === "Ben" && e.dataset.event === "leave"));
+  await ca.close();
+  await cb.close();
+});
+
+test("html-injection-is-text", async () => {
+  const room = uniq("xss");
+  const attack = '<img src=x onerror="window.__pwned=1">';
+  const ca = await newContext();
+  const cb = await newContext();
+  const a = await openChat(ca, "Mallory", room);
+  const b = await openChat(cb, "<b>Bob</b>", room);
+  await send(a, attack);
+  await waitText(b, attack);
+  await waitText(a, attack);
+  await sleep(300); // give a broken image's onerror the time to fire
+  for (const [who, page] of [["sender", a], ["receiver", b]]) {
+    check(await page.evaluate(() => window.__pwned) === undefined, `window.__pwned is set on the ${who}'s page`);
+    check(await page.locator('[data-testid="message-list"] img').count() === 0, `an <img> element exists on the ${who}'s page`);
+  }
+  // A name with markup is shown literally too.
+  await waitMember(a, "<b>Bob</b>");
+  check(await a.locator('[data-testid="presence-list"] b').count() === 0, "the name <b>Bob</b> became markup");
+  await ca.close();
+  await cb.close();
+});
+
+test("resume-after-graceful-restart", async () => {
+  const room = uniq("restart");
+  const ca = await newContext();
+  const cb = await newContext();
+  const a = await openChat(ca, "Ann", room);
+  const b = await openChat(cb, "Ben", room);
+  await send(a, "before the restart");
+  await waitText(b, "before the restart");
+  await recordStates(a);
+  await recordStates(b);
+
+  // B is cut off from the network, so it stays away while A comes back.
+  await cb.setOffline(true);
+  const r = instance("reload");
+  check(r.status === 0, `instance.sh reload failed: ${r.stderr}`);
+  await a.waitForFunction(() => window.__states.includes("reconnecting"));
+  await b.waitForFunction(() => window.__states.includes("reconnecting"));
+  // Published while B is disconnected (and while A may still be).
+  await publish(room, "published during the restart 1", "Deploy Bot");
+  await publish(room, "published during the restart 2", "Deploy Bot");
+  await a.waitForFunction(() => window.__states.at(-1) === "live" && window.__states.includes("reconnecting"));
+  await send(a, "A after reconnecting");
+  await waitText(a, "A after reconnecting");
+  check(await b.getByTestId("conn-state").getAttribute("data-state") !== "live", "B came back while offline");
+  // What B types while offline waits in its outbox.
+  await send(b, "B typed this while offline");
+  await b.locator('[data-testid="pending-message"]:has-text("B typed this while offline")').waitFor();
+
+  await cb.setOffline(false);
+  await b.waitForFunction(() => window.__states.at(-1) === "live");
+  await waitText(b, "A after reconnecting");
+  await send(b, "B after reconnecting");
+  await waitText(a, "B after reconnecting");
+  await waitText(b, "B after reconnecting");
+
+  const expected = ["before the restart", "published during the restart 1", "published during the restart 2",
+    "A after reconnecting", "B typed this while offline", "B after reconnecting"];
+  for (const [who, page] of [["A", a], ["B", b]]) {
+    const got = await messages(page);
+    const texts = got.map((m) => m.text);
+    check(JSON.stringify(texts) === JSON.stringify(expected), `${who} shows ${JSON.stringify(texts)}`);
+    const seqs = got.map((m) => m.seq);
+    check(seqs.every((s, i) => i === 0 || s > seqs[i - 1]), `${who}: seqs not increasing: ${seqs}`);
+    check(await page.getByTestId("pending-message").count() === 0, `${who} still has pending messages`);
+  }
+  await ca.close();
+  await cb.close();
+});
+
+test("resume-after-full-restart", async () => {
+  // A full stop and start empties the server's bus: seqs start from 1 again
+  // and the old `since` means nothing. Nothing new may be dropped as a
+  // "duplicate", and what was on screen stays there.
+  const room = uniq("full");
+  const ca = await newContext();
+  const cb = await newContext();
+  const a = await openChat(ca, "Ann", room);
+  const b = await openChat(cb, "Ben", room);
+  for (let i = 1; i <= 3; i++) await send(a, `before the full restart ${i}`);
+  await waitText(b, "before the full restart 3");
+  await recordStates(a);
+  await recordStates(b);
+  let r = instance("stop");
+  check(r.status === 0, `instance.sh stop failed: ${r.stderr}`);
+  await a.waitForFunction(() => window.__states.includes("reconnecting"));
+  await a.getByTestId("conn-banner").waitFor(); // a longer outage gets a banner
+  await a.screenshot({ path: path.join(shots, "chat-reconnecting.png") });
+  r = instance("start");
+  check(r.status === 0, `instance.sh start failed: ${r.stderr}`);
+  for (const page of [a, b]) await page.waitForFunction(() => window.__states.at(-1) === "live", null, { timeout: 12_000 });
+  await send(b, "after the full restart");
+  await waitText(a, "after the full restart");
+  await publish(room, "published after the full restart");
+  const expected = ["before the full restart 1", "before the full restart 2", "before the full restart 3",
+    "after the full restart", "published after the full restart"];
+  for (const [who, page] of [["A", a], ["B", b]]) {
+    await waitText(page, "published after the full restart");
+    const texts = (await messages(page)).map((m) => m.text);
+    check(JSON.stringify(texts) === JSON.stringify(expected), `${who} shows ${JSON.stringify(texts)}`);
+    check(await page.getByTestId("notice").count() === 1, `${who} does not say that the server restarted`);
+  }
+  await a.screenshot({ path: path.join(shots, "chat-full-restart.png") });
+  await ca.close();
+  await cb.close();
+});
+
+test("direct-message", async () => {
+  const room = uniq("dm");
+  const ca = await newContext();
+  const cb = await newContext();
+  const a = await openChat(ca, "Ann", room);
+  const b = await openChat(cb, "Ben", room);
+  await waitMember(a, "Ben");
+  // Click Ben in the presence list: a private conversation opens.
+  await a.locator('[data-testid="presence-list"] [data-testid="member"][data-name="Ben"]').click();
+  await a.waitForFunction(() => document.querySelector('[data-testid="conv-title"]').textContent.includes("Ben"));
+  await send(a, "psst, Ben: lunch?");
+  await waitText(a, "psst, Ben: lunch?");
+  // Ben gets an unread badge on the conversation with Ann and opens it.
+  const link = b.locator('[data-testid="dm-link"][data-peer="Ann"]');
+  await link.locator('[data-testid="unread"]').waitFor();
+  await link.click();
+  await waitText(b, "psst, Ben: lunch?");
+  // The room did not get it.
+  await b.locator('[data-testid="room-link"]').first().click();
+  check(!(await messages(b)).some((m) => m.text.includes("lunch")), "the direct message showed up in the room");
+  // Ben answers with the /msg command.
+  await send(b, "/msg Ann yes, 12:30!");
+  await waitText(a, "yes, 12:30!");
+  await ca.close();
+  await cb.close();
+});
+
+test("server-error-shown", async () => {
+  const ca = await newContext();
+  const a = await openChat(ca, "Erin", uniq("errors"));
+  await send(a, "/msg nobody-is-called-this hello?");
+  const toast = a.locator('[data-testid="error-toast"][data-code="no-such-user"]');
+  await toast.waitFor();
+  check((await toast.textContent()).includes("online"), "no-such-user toast does not explain");
+  await a.locator('[data-testid="pending-failed"]').waitFor();
+  await send(a, "/join bad room!");
+  await a.locator('[data-testid="error-toast"][data-code="bad-room"]').waitFor();
+  await a.waitForFunction(() => ![...document.querySelectorAll('[data-testid="room-link"]')].some((e) => e.dataset.room === "bad room!"));
+  check(await a.getByTestId("conn-state").getAttribute("data-state") === "live", "the connection did not stay live after errors");
+  await a.screenshot({ path: path.join(shots, "chat-errors.png") });
+  await ca.close();
+});
+
+test("phone-layout-no-horizontal-scroll", async () => {
+  const room = uniq("phone");
+  const longName = "Maximiliane-Wolkenstein-Lanzard";
+  const cp = await newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 2 });
+  const p = await openChat(cp, longName, room);
+  const unbroken = "https://example.com/" + "averyveryverylongpathsegment".repeat(12);
+  await send(p, unbroken);
+  await send(p, "A normal sentence that is long enough to wrap onto a few lines on a narrow phone screen, with words.");
+  await waitText(p, unbroken);
+  const sizes = await p.evaluate(() => {
+    const d = document.documentElement;
+    const sc = document.getElementById("scroller");
+    const widest = Math.max(...[...document.querySelectorAll('[data-testid="message"], [data-testid="message-author"], [data-testid="message-text"]')]
+      .map((e) => e.getBoundingClientRect().right));
+    return { doc: d.scrollWidth, body: document.body.scrollWidth, inner: window.innerWidth, sc: sc.scrollWidth, scClient: sc.clientWidth, widest };
+  });
+  check(sizes.doc <= sizes.inner && sizes.body <= sizes.inner, `page scrolls horizontally: ${JSON.stringify(sizes)}`);
+  check(sizes.sc <= sizes.scClient, `message list scrolls horizontally: ${JSON.stringify(sizes)}`);
+  check(sizes.widest <= sizes.inner + 0.5, `a message sticks out: ${JSON.stringify(sizes)}`);
+  // The conversation drawer opens and closes on a phone.
+  await p.getByTestId("open-sidebar").click();
+  await p.locator('[data-testid="room-link"]').first().waitFor({ state: "visible" });
+  await p.waitForFunction(() => document.getElementById("sidebar").getBoundingClientRect().left >= 0);
+  await sleep(50);
+  await p.screenshot({ path: path.join(shots, "chat-phone-drawer.png") });
+  await p.locator('[data-testid="room-link"]').first().click();
+  await p.screenshot({ path: path.join(shots, "chat-phone.png") });
+  await cp.close();
+});
+
+test("screenshot", async () => {
+  // A short, realistic conversation for the README.
+  const room = "lobby";
+  const ca = await newContext({ colorScheme: "light" });
+  const cb = await newContext();
+  const cc = await newContext();
+  const a = await openChat(ca, "Ann", room);
+  // Ann is in a second room too, created from the sidebar form.
+  await a.getByTestId("room-input").fill("deploys");
+  await a.getByTestId("room-input").press("Enter");
+  await a.waitForSelector('[data-testid="conv-title"]:has-text("deploys")');
+  await waitMember(a, "Ann");
+  await a.locator('[data-testid="room-link"][data-room="lobby"]').click();
+  const b = await openChat(cb, "Ben", room);
+  const c = await openChat(cc, "Chloé", room);
+  await send(b, "Morning! Did last night's deploy go out?");
+  await waitText(a, "Morning! Did last night's deploy go out?");
+  await publish(room, "Deployment finished: mod_wsbridge on web-1 and web-2 (graceful restart, 0 errors).", "Deploy Bot");
+  await send(a, "It did. Apache restarted gracefully and every page reconnected on its own.");
+  await waitText(b, "It did. Apache restarted gracefully and every page reconnected on its own.");
+  await send(a, "They resumed from their last sequence number, so nobody lost a message.");
+  await waitText(c, "They resumed from their last sequence number, so nobody lost a message.");
+  await send(c, "Nice. And markup stays text: <img src=x onerror=alert(1)>");
+  await waitText(a, "Nice. And markup stays text: <img src=x onerror=alert(1)>");
+  await send(b, "Great work, both of you. Coffee's on me.");
+  await waitText(a, "Great work, both of you. Coffee's on me.");
+  // Unread badges: a build note in the other room, a direct message from Ben.
+  await publish("deploys", "Build 1042 passed: 212 unit, 38 integration and 8 browser tests.", "CI");
+  await send(b, "/msg Ann Got a minute after the standup?");
+  await a.locator('[data-testid="dm-link"][data-peer="Ben"] [data-testid="unread"]').waitFor();
+  await a.locator('[data-testid="room-link"][data-room="deploys"] [data-testid="unread"]').waitFor();
+  await a.evaluate(() => { document.activeElement?.blur(); });
+  const file = path.join(shots, "chat.png");
+  await a.screenshot({ path: file });
+  check(fs.statSync(file).size > 10_000, "screenshot is suspiciously small");
+  // The dark theme, for whoever reviews the design.
+  const cd = await newContext({ colorScheme: "dark" });
+  const d = await openChat(cd, "Dana", room);
+  await waitText(d, "Great work, both of you. Coffee's on me.");
+  await d.evaluate(() => { document.activeElement?.blur(); });
+  await d.screenshot({ path: path.join(shots, "chat-dark.png") });
+  for (const ctx of [ca, cb, cc, cd]) await ctx.close();
+});
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  fs.mkdirSync(shots, { recursive: true });
+  port = await freePort();
+  let t = Date.now();
+  startApache();
+  timings.push(["apache-start", Date.now() - t]);
+  t = Date.now();
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: !process.env.HEADED,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  timings.push(["browser-launch", Date.now() - t]);
+  const only = process.env.TESTS; // not ONLY: scripts/run-tests.sh uses that one
+  for (const t of tests) {
+    if (only && !t.name.includes(only)) continue;
+    const start = Date.now();
+    const errorsBefore = pageErrors.length;
+    try {
+      await withTimeout(t.fn(), TEST_TIMEOUT_MS, "test");
+      const errs = pageErrors.slice(errorsBefore);
+      check(errs.length === 0, `JavaScript errors on the page: ${errs.join("; ")}`);
+      results.push({ name: t.name, ok: true });
+      console.log(`ok ${t.name}`);
+    } catch (err) {
+      results.push({ name: t.name, ok: false });
+      console.log(`FAIL ${t.name}: ${String(err.message || err).split("\n")[0]}`);
+    }
+    timings.push([t.name, Date.now() - start]);
+    // A test that failed may have left contexts open; start clean.
+    for (const ctx of browser.contexts()) await ctx.close().catch(() => {});
+  }
+}
+
+const globalTimer = setTimeout(async () => {
+  results.push({ name: "global-timeout", ok: false });
+  console.log(`FAIL global-timeout: the run took longer than ${GLOBAL_TIMEOUT_MS / 1000} s`);
+  await cleanup();
+  report();
+  process.exit(1);
+}, GLOBAL_TIMEOUT_MS);
+
+try {
+  await main();
+} catch (err) {
+  results.push({ name: "setup", ok: false });
+  console.log(`FAIL setup: ${String(err.message || err).split("\n")[0]}`);
+} finally {
+  clearTimeout(globalTimer);
+  await cleanup();
+  report();
+  process.exit(); // don't wait for fetch's idle keep-alive sockets
+}
