@@ -6,12 +6,15 @@
 #include <apr_strings.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "apache/config.h"
 #include "apache/handler.h"
 #include "chat/chat_app.h"
 #include "chat/chat_record.h"
 #include "chat/publish_api.h"
 #include "chat/token.h"
+#include "runtime/redis_bus.h"
 #include "runtime/shm_bus.h"
 
 APLOG_USE_MODULE(wsbridge);
@@ -38,6 +41,8 @@ ChatService& ChatService::get() {
 // graceful restart re-attaches and the new children read the same log, so
 // history and resume survive it.
 bool ChatService::setup_bus(server_rec* s, apr_pool_t* process_pool) {
+  if (const char* url = server_config(s)->bus_url) return setup_redis(s, url);
+  use_redis_ = false;
   size_t want = static_cast<size_t>(bus_size(server_config(s)));
   void* data = nullptr;
   apr_pool_userdata_get(&data, kBusKey, process_pool);
@@ -45,6 +50,7 @@ bool ChatService::setup_bus(server_rec* s, apr_pool_t* process_pool) {
   if (mapping && mapping->base) {
     if (mapping->requested == want) {
       bus_ = ShmBus::attach(mapping->base, mapping->size);
+      active_bus_.store(bus_.get());
       if (bus_) return true;
     }
     // A new size: children of the old generation keep their inherited
@@ -68,17 +74,81 @@ bool ChatService::setup_bus(server_rec* s, apr_pool_t* process_pool) {
   mapping->size = shm->mapping_size();
   mapping->requested = want;
   bus_ = std::move(shm);
+  active_bus_.store(bus_.get());
   return true;
+}
+
+namespace {
+// Roughly what a chat record takes in the stream: WSBridgeBusSize / this is
+// how many records Redis keeps (docs/redis.md).
+constexpr size_t kRedisRecordEstimate = 256;
+
+// s is the main server: with nullptr, Apache drops everything below its
+// default level (warn), including the first "connected" line.
+void log_redis_event(const server_rec* s, RedisBusEvent e, const std::string& detail) {
+  switch (e) {
+    case RedisBusEvent::Down:
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                   "wsbridge: Redis bus unavailable in child %d: %s; chat events are refused "
+                   "(clients get \"unavailable\") until it is back", (int)getpid(), detail.c_str());
+      break;
+    case RedisBusEvent::Up:
+      ap_log_error(APLOG_MARK, detail.compare(0, 6, "after ") == 0 ? APLOG_NOTICE : APLOG_INFO, 0, s,
+                   "wsbridge: Redis bus available in child %d (%s)", (int)getpid(), detail.c_str());
+      break;
+    case RedisBusEvent::Reset:
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                   "wsbridge: Redis bus in child %d: %s; Redis must persist its data (appendonly yes)",
+                   (int)getpid(), detail.c_str());
+      break;
+  }
+}
+}  // namespace
+
+// The parent only checks the address: connecting here would hand one socket
+// to every forked child.
+bool ChatService::setup_redis(server_rec* s, const char* url) {
+  RedisBusOptions o;
+  std::string err;
+  if (!parse_redis_url(url, &o.address, &err)) {
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "wsbridge: WSBridgeBus %s", err.c_str());
+    return false;
+  }
+  o.max_records = std::max<uint64_t>(1024, static_cast<uint64_t>(bus_size(server_config(s))) / kRedisRecordEstimate);
+  redis_options_ = o;
+  redis_server_ = s;  // lives as long as this configuration (children inherit it)
+  use_redis_ = true;
+  bus_.reset();  // a ShmBus wrapper from an earlier generation; its mapping stays in the pool
+  active_bus_.store(nullptr);
+  ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+               "wsbridge: chat bus is Redis at %s:%d db %d, keeping %" APR_UINT64_T_FMT " records",
+               o.address.host.c_str(), o.address.port, o.address.db, static_cast<apr_uint64_t>(o.max_records));
+  return true;
+}
+
+Bus* ChatService::ensure_bus() {
+  if (Bus* b = active_bus_.load(std::memory_order_acquire)) return b;
+  if (!use_redis_) return nullptr;
+  std::lock_guard<std::mutex> lock(bus_mu_);
+  if (Bus* b = active_bus_.load()) return b;
+  const server_rec* s = redis_server_;
+  auto redis = std::make_unique<RedisBus>(
+      redis_options_, [s](RedisBusEvent e, const std::string& detail) { log_redis_event(s, e, detail); });
+  redis_bus_.store(redis.get(), std::memory_order_release);
+  bus_ = std::move(redis);
+  active_bus_.store(bus_.get(), std::memory_order_release);
+  return bus_.get();
 }
 
 bool ChatService::ensure_started(server_rec* s) {
   if (started_.load(std::memory_order_acquire)) return true;
   std::lock_guard<std::mutex> lock(start_mu_);
   if (started_.load()) return true;
-  if (!bus_) return false;
+  Bus* bus = ensure_bus();
+  if (!bus) return false;
   engine_config_.history_size = static_cast<size_t>(history_size(server_config(s)));
   engine_ = std::make_unique<ChatEngine>(engine_config_);
-  hub_ = std::make_unique<HubThread>(*bus_, *this, 0);
+  hub_ = std::make_unique<HubThread>(*bus, *this, 0);
   started_.store(true, std::memory_order_release);
   ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "wsbridge: chat hub started in child %d", (int)getpid());
   return true;
@@ -109,13 +179,14 @@ void ChatService::on_overrun(uint64_t lost_from, uint64_t lost_to) {
 // every engine removes that process's members with leave events.
 void ChatService::on_tick() {
   ProcessState& ps = process_state();
-  if (!ps.shared || !bus_) return;
+  Bus* bus = this->bus();
+  if (!ps.shared || !bus) return;
   for (int pid : ps.shared->reap_dead()) {
     ChatRecord r;
     r.type = RecordType::Gone;
     r.pid = pid;
     r.ts = wall_clock_ms();
-    uint64_t seq = bus_->publish(encode_record(r));
+    uint64_t seq = bus->publish(encode_record(r));
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, nullptr,
                  "wsbridge: child %d died without closing its WebSockets; its chat members left (seq %" APR_UINT64_T_FMT ")",
                  pid, static_cast<apr_uint64_t>(seq));
@@ -145,14 +216,25 @@ void json_reply(request_rec* r, int status, const std::string& body) {
   ap_rputs("\n", r);
 }
 
+void json_error(request_rec* r, int status, const char* code, const char* reason) {
+  PublishResult res;
+  res.http_status = status;
+  res.error = code;
+  res.reason = reason;
+  json_reply(r, status, publish_response_body(res));
+}
+
 }  // namespace
 
 // SetHandler wsbridge-publish: POST {"room","text","from"?} -> 202 {"seq"}.
 int publish_handler(request_rec* r) {
   if (!r->handler || strcmp(r->handler, "wsbridge-publish") != 0) return DECLINED;
   if (r->method_number != M_POST) {
-    apr_table_setn(r->err_headers_out, "Allow", "POST");
-    return HTTP_METHOD_NOT_ALLOWED;
+    // Answered here, in JSON like every other publish answer (Apache's own
+    // 405 page would build Allow from r->allowed).
+    apr_table_setn(r->headers_out, "Allow", "POST");
+    json_error(r, HTTP_METHOD_NOT_ALLOWED, "method-not-allowed", "use POST");
+    return OK;
   }
   DirConfig* d = dir_config(r);
   ChatConfig cfg;
@@ -167,16 +249,20 @@ int publish_handler(request_rec* r) {
     if (ts != TokenStatus::Ok) {
       ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "wsbridge: publish refused: token %s", token_status_name(ts));
       apr_table_setn(r->err_headers_out, "WWW-Authenticate", "Bearer");
-      json_reply(r, HTTP_UNAUTHORIZED, "{\"error\":\"unauthorized\",\"reason\":\"a valid token is required\"}");
+      json_error(r, HTTP_UNAUTHORIZED, "unauthorized", "a valid token is required");
       return OK;
     }
   }
   std::string body;
   int rc = read_body(r, &body, cfg.max_text_length * 6 + 4096);
+  if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+    json_error(r, rc, "too-long", "the body is larger than any valid message");
+    return OK;
+  }
   if (rc != OK) return rc;
-  ChatService& svc = ChatService::get();
-  if (!svc.bus()) return HTTP_SERVICE_UNAVAILABLE;
-  PublishResult res = publish_from_http(body, *svc.bus(), cfg, wall_clock_ms());
+  Bus* bus = ChatService::get().ensure_bus();
+  if (!bus) return HTTP_SERVICE_UNAVAILABLE;
+  PublishResult res = publish_from_http(body, *bus, cfg, wall_clock_ms());
   if (res.http_status != HTTP_ACCEPTED)
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "wsbridge: publish refused with %d: %s", res.http_status,
                   res.reason.c_str());

@@ -1,6 +1,7 @@
-// The chat's process-wide parts in Apache: the bus (created in the parent,
-// inherited by every child), this child's engine and hub thread, and the
-// publish API handler.
+// The chat's process-wide parts in Apache: the bus (shared memory: created
+// in the parent, inherited by every child; Redis: made in each child on first
+// use, because a connection must not cross fork()), this child's engine and
+// hub thread, and the publish API handler.
 #pragma once
 #include <httpd.h>
 
@@ -13,6 +14,7 @@
 #include "chat/chat_engine.h"
 #include "runtime/bus.h"
 #include "runtime/hub_thread.h"
+#include "runtime/redis_bus.h"
 
 namespace wsb {
 
@@ -20,14 +22,20 @@ class ChatService : public BusConsumer {
  public:
   static ChatService& get();
 
-  // Parent, post_config: creates or re-attaches the shared-memory bus.
+  // Parent, post_config: creates or re-attaches the shared-memory bus, or
+  // (WSBridgeBus redis://...) only checks and records the Redis address.
   bool setup_bus(server_rec* s, apr_pool_t* process_pool);
   // Session thread: starts the engine and hub thread on first use in this
   // child. False if the bus is unavailable.
   bool ensure_started(server_rec* s);
+  // Any thread in a child: the bus, made now if it is Redis (the publish API
+  // may come before any chat connection); nullptr if there is none.
+  Bus* ensure_bus();
   void stop();  // child exit
 
-  Bus* bus() { return bus_.get(); }
+  Bus* bus() { return active_bus_.load(std::memory_order_acquire); }
+  // The Redis bus of this child (for its status), nullptr with shm.
+  const RedisBus* redis_bus() const { return redis_bus_.load(std::memory_order_acquire); }
   ChatEngine* engine() { return engine_.get(); }
   std::string next_conn_id();
 
@@ -36,11 +44,19 @@ class ChatService : public BusConsumer {
   void on_tick() override;
 
  private:
+  bool setup_redis(server_rec* s, const char* url);
+
   std::unique_ptr<Bus> bus_;
+  std::atomic<Bus*> active_bus_{nullptr};  // bus_, for threads that do not hold start_mu_
+  bool use_redis_ = false;
+  RedisBusOptions redis_options_;  // set by setup_bus, used in the child
+  const server_rec* redis_server_ = nullptr;  // where its state changes are logged
+  std::atomic<const RedisBus*> redis_bus_{nullptr};
   ChatConfig engine_config_;
   std::unique_ptr<ChatEngine> engine_;
   std::unique_ptr<HubThread> hub_;
   std::mutex start_mu_;
+  std::mutex bus_mu_;  // making the Redis bus (ensure_started holds start_mu_)
   std::atomic<bool> started_{false};
   std::atomic<uint64_t> conn_counter_{0};
 };

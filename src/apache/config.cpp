@@ -1,5 +1,9 @@
 #include "apache/config.h"
 
+#include <string>
+
+#include "runtime/redis_bus.h"
+
 #include <http_log.h>
 #include <apr_strings.h>
 
@@ -244,8 +248,10 @@ const char* set_bus(cmd_parms* cmd, void*, const char* arg) {
     sconf(cmd)->bus_url = nullptr;
     return nullptr;
   }
-  if (strncasecmp(arg, "redis://", 8) != 0 || !arg[8])
-    return apr_psprintf(cmd->pool, "WSBridgeBus: '%s' must be shm or redis://host:port[/db]", arg);
+  RedisAddress addr;
+  std::string why;
+  if (!parse_redis_url(arg, &addr, &why))
+    return apr_psprintf(cmd->pool, "WSBridgeBus: '%s' must be shm or redis://host:port[/db] (%s)", arg, why.c_str());
   sconf(cmd)->bus_url = apr_pstrdup(cmd->pool, arg);
   return nullptr;
 }

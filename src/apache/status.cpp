@@ -4,6 +4,7 @@
 #include <http_core.h>
 #include <http_log.h>
 #include <http_protocol.h>
+#include <http_request.h>
 #include <mod_status.h>
 #include <ap_mpm.h>
 #include <apr_strings.h>
@@ -220,10 +221,9 @@ int mod_status_section(request_rec* r, int flags) {
 
 int status_handler(request_rec* r) {
   if (!r->handler || strcmp(r->handler, "wsbridge-status") != 0) return DECLINED;
-  if (r->method_number != M_GET) {
-    apr_table_setn(r->err_headers_out, "Allow", "GET");
-    return HTTP_METHOD_NOT_ALLOWED;
-  }
+  // Apache's 405 page builds its Allow header from allowed_methods.
+  ap_allow_methods(r, 1, "GET", NULL);
+  if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
   bool prometheus = r->args && strstr(r->args, "format=prometheus") != nullptr;
   std::string body = prometheus ? status_prometheus() : status_json();
   ap_set_content_type(r, prometheus ? "text/plain; version=0.0.4" : "application/json");

@@ -9,6 +9,13 @@ namespace wsb {
 
 HubThread::HubThread(Bus& bus, BusConsumer& consumer, uint64_t cursor)
     : bus_(bus), consumer_(consumer), cursor_(cursor) {
+  // A process that starts after the log has wrapped begins at the oldest
+  // record kept: what came before is not "lost" to it, it never had it (the
+  // engine then treats its first record as a late start, not an overrun).
+  if (cursor == 0) {
+    uint64_t first = bus_.first_seq();
+    if (first > 1) cursor_.store(first - 1);
+  }
   thread_ = std::thread([this] { run(); });
 }
 

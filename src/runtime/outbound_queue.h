@@ -19,7 +19,7 @@ class OutboundQueue {
 
   explicit OutboundQueue(size_t max_bytes);
 
-  // Appends a frame. When the queued bytes would exceed max_bytes the frame
+  // Appends a frame (a null frame is ignored). When the queued bytes would exceed max_bytes the frame
   // is dropped, the queue is marked overflowed (sticky), the consumer is
   // woken and Overflow is returned; later pushes return Overflow too.
   // After close() pushes return Closed.
@@ -34,7 +34,9 @@ class OutboundQueue {
 
   // Wakes the consumer without queueing anything (e.g. server stopping).
   void wake() { efd_.signal(); }
-  // Called by the consumer after poll() reported the fd readable.
+  // Called by the consumer after poll() reported the fd readable, and
+  // BEFORE drain(): in the other order a push between the two could leave
+  // a frame queued with its wake-up already consumed.
   void clear_wake() { efd_.drain(); }
 
   int wake_fd() const { return efd_.fd(); }

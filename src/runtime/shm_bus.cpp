@@ -30,6 +30,7 @@
 #include <climits>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <utility>
 
 namespace wsb {
@@ -49,9 +50,11 @@ struct ShmBusHeader {
   std::atomic<uint64_t> tail_pos;    // start of the oldest readable bytes
   std::atomic<uint64_t> oldest_seq;  // seq of the oldest readable record
   std::atomic<uint64_t> next_seq;    // last seq handed out
-  // Separate line: every publish bumps it, readers poll nothing else.
+  // Own cache line: bumped by every publish, slept on by waiting readers.
   alignas(64) std::atomic<uint32_t> futex_word;
-  std::atomic<uint32_t> waiters;  // readers inside wait(); lets publish skip FUTEX_WAKE
+  // Readers inside wait(), so publish can skip FUTEX_WAKE when there are none.
+  // A reader killed while waiting leaves it high: only extra wake calls.
+  std::atomic<uint32_t> waiters;
 };
 
 namespace {

@@ -266,7 +266,7 @@ TEST(OutboundQueue, WakeAndClearWake) {
 
 TEST(OutboundQueue, CloseWhileProducersPushStopsThemCleanly) {
   constexpr int kProducers = 3;
-  constexpr long kMaxPushes = 200000;  // bound: close() must stop them first
+  constexpr long kMaxPushes = 1000000;  // bound: close() must stop them first
   OutboundQueue q(SIZE_MAX);
   const FramePtr f = make_frame("frame");
   std::atomic<int> saw_closed{0};

@@ -1,0 +1,488 @@
+// Redis-backed bus (see redis_bus.h, and docs/redis.md for the design).
+#include "runtime/redis_bus.h"
+
+#include <hiredis/hiredis.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <climits>
+#include <iterator>
+#include <utility>
+
+namespace wsb {
+
+namespace {
+
+struct ContextFree { void operator()(redisContext* c) const { redisFree(c); } };
+struct ReplyFree { void operator()(redisReply* r) const { freeReplyObject(r); } };
+using ContextPtr = std::unique_ptr<redisContext, ContextFree>;
+using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+timeval to_timeval(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
+
+// KEYS = seq, log; ARGV = payload, maxlen, floor. The counter moves only
+// after the XADD succeeded, so a refused record (OOM) leaves no hole. The
+// floor (the newest seq the caller has seen) keeps numbering going forward
+// when Redis lost the counter; if only the counter was lost, the log's top
+// entry says where to continue. string.format keeps numbers integral.
+constexpr const char* kPublishScript = R"lua(
+local seq = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), tonumber(ARGV[3])) + 1
+local ok = redis.pcall('XADD', KEYS[2], 'MAXLEN', ARGV[2], string.format('0-%d', seq), 'p', ARGV[1])
+if type(ok) == 'table' and ok.err then
+  local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+  local top_seq = top and tonumber(string.match(top[1], '^0%-(%d+)$') or '0') or 0
+  if top_seq < seq then return ok end
+  seq = top_seq + 1
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], string.format('0-%d', seq), 'p', ARGV[1])
+end
+redis.call('SET', KEYS[1], string.format('%d', seq))
+return seq
+)lua";
+
+// KEYS = seq, log; ARGV = first wanted id, count. Counter and records in one
+// atomic view, so "counter past the cursor but no record" means lost.
+constexpr const char* kReadScript = R"lua(
+return {redis.call('GET', KEYS[1]) or '0', redis.call('XRANGE', KEYS[2], ARGV[1], '+', 'COUNT', ARGV[2])}
+)lua";
+
+// KEYS = seq, log; ARGV = floor. Raises the counter, never lowers it.
+constexpr const char* kRaiseScript = R"lua(
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+if last < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return last
+)lua";
+
+enum Script { kPublish, kRead, kRaise, kScripts, kNoScript = -1 };
+constexpr const char* kScriptText[kScripts] = {kPublishScript, kReadScript, kRaiseScript};
+
+// hiredis takes parallel pointer/length arrays: binary-safe payloads.
+struct Argv {
+  explicit Argv(const std::vector<std::string_view>& args) {
+    for (std::string_view a : args) ptrs.push_back(a.data()), lens.push_back(a.size());
+  }
+  int count() const { return static_cast<int>(ptrs.size()); }
+  std::vector<const char*> ptrs;
+  std::vector<size_t> lens;
+};
+
+bool to_u64(std::string_view s, uint64_t* out) {
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+std::string_view str(const redisReply* r) {
+  const bool text = r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
+                          r->type == REDIS_REPLY_ERROR);
+  return text ? std::string_view(r->str, r->len) : std::string_view();
+}
+
+bool reply_u64(const redisReply* r, uint64_t* out) {
+  if (!r || r->type != REDIS_REPLY_INTEGER) return to_u64(str(r), out);
+  *out = static_cast<uint64_t>(std::max<long long>(0, r->integer));
+  return true;
+}
+
+// A stream entry [id, [field, value...]] whose id is "0-<seq>".
+bool parse_entry(const redisReply* e, BusRecord* rec) {
+  if (!e || e->type != REDIS_REPLY_ARRAY || e->elements != 2) return false;
+  const std::string_view id = str(e->element[0]);
+  const redisReply* fields = e->element[1];
+  if (id.substr(0, 2) != "0-" || !to_u64(id.substr(2), &rec->seq) || rec->seq == 0) return false;
+  if (!fields || fields->type != REDIS_REPLY_ARRAY || fields->elements < 2) return false;
+  rec->payload.assign(str(fields->element[1]));
+  return true;
+}
+
+// Appends the records of `entries` that continue *cursor without a gap,
+// advancing it. With `rr`, one gap in front of the first record is allowed
+// and reported as an overrun (a gap later is left for the next read, as in
+// ShmBus). Returns whether any entry is newer than the cursor was.
+bool append_run(const redisReply* entries, uint64_t* cursor, std::vector<BusRecord>& out, size_t max,
+                BusReadResult* rr) {
+  bool newer = false;
+  for (size_t i = 0, added = 0; i < entries->elements && added < max; ++i) {
+    BusRecord rec;
+    if (!parse_entry(entries->element[i], &rec) || rec.seq <= *cursor) continue;  // not ours, or old
+    newer = true;
+    if (rec.seq > *cursor + 1) {
+      if (!rr || added > 0) break;
+      rr->overrun = true, rr->lost_from = *cursor + 1, rr->lost_to = rec.seq - 1;
+    }
+    *cursor = rec.seq;
+    out.push_back(std::move(rec));
+    ++added;
+  }
+  return newer;
+}
+
+}  // namespace
+
+bool parse_redis_url(std::string_view url, RedisAddress* out, std::string* error) {
+  auto bad = [&](const char* why) {
+    if (error) *error = "'" + std::string(url) + "': " + why;
+    return false;
+  };
+  if (url.substr(0, 8) != "redis://") return bad("must start with redis://");
+  std::string_view hostport = url.substr(8), db;
+  if (const size_t slash = hostport.find('/'); slash != std::string_view::npos)
+    db = hostport.substr(slash + 1), hostport = hostport.substr(0, slash);
+  RedisAddress a;
+  uint64_t n = 0;
+  if (!db.empty() || url.back() == '/') {
+    if (!to_u64(db, &n) || n > 100000) return bad("the database must be a number");
+    a.db = static_cast<int>(n);
+  }
+  const size_t colon = hostport.find(':');
+  a.host.assign(hostport.substr(0, colon));
+  const std::string_view port = colon == std::string_view::npos ? "" : hostport.substr(colon);
+  if (a.host.empty() || a.host.find_first_of("@?#[] ") != std::string::npos)
+    return bad("needs a host (no user, password or query)");
+  if (!port.empty()) {
+    if (port[0] != ':' || !to_u64(port.substr(1), &n) || n == 0 || n > 65535) return bad("the port must be 1-65535");
+    a.port = static_cast<int>(n);
+  }
+  *out = std::move(a);
+  return true;
+}
+
+// One hiredis connection with its reconnect policy. Only the thread that
+// holds the mutex the RedisBus keeps for it may touch it.
+class RedisBus::Link {
+ public:
+  Link(RedisBus& bus, bool scripts) : bus_(bus), scripts_(scripts) {}
+
+  // A connected context, or nullptr while Redis is unreachable (the failure
+  // is already reported) or this link waits out its backoff.
+  redisContext* ready() {
+    if (ctx_ && !pending) {
+      // An idle connection has nothing to read unless the server closed it
+      // (e.g. Redis restarted): reconnect now instead of failing a command.
+      pollfd p{ctx_->fd, POLLIN, 0};
+      if (ctx_->err != 0 || (::poll(&p, 1, 0) > 0 && p.revents != 0)) ctx_.reset();
+    }
+    if (ctx_) return ctx_.get();
+    if (now_ms() < retry_at_ms_ && bus_.recoveries_.load() == recoveries_seen_) return nullptr;
+    return connect() ? ctx_.get() : nullptr;
+  }
+  int64_t retry_at_ms() const { return retry_at_ms_; }
+  redisContext* ctx() const { return ctx_.get(); }
+
+  // Runs a command, or one of the scripts on the bus's keys (EVALSHA; EVAL
+  // if the server forgot it, e.g. SCRIPT FLUSH). nullptr (the link failed
+  // and reported it) on any error.
+  ReplyPtr call(std::vector<std::string_view> args, int script = kNoScript) {
+    if (!ready()) return nullptr;
+    if (script != kNoScript) args.insert(args.begin(), {"EVALSHA", sha_[script], "2", bus_.seq_key_, bus_.log_key_});
+    ReplyPtr r = command(args);
+    if (script != kNoScript && r && r->type == REDIS_REPLY_ERROR && str(r.get()).substr(0, 8) == "NOSCRIPT") {
+      args[0] = "EVAL", args[1] = kScriptText[script];
+      r = command(args);
+    }
+    return checked(std::move(r), script != kNoScript ? "script" : args[0]);
+  }
+
+  // Sends a command without waiting for its reply (wait()'s XREAD BLOCK).
+  bool send(const std::vector<std::string_view>& args) {
+    Argv argv(args);
+    int done = 0;
+    bool ok = redisAppendCommandArgv(ctx_.get(), argv.count(), argv.ptrs.data(), argv.lens.data()) == REDIS_OK;
+    while (ok && !done) ok = redisBufferWrite(ctx_.get(), &done) == REDIS_OK;
+    if (!ok) fail(std::string(args[0]) + ": " + ctx_->errstr);
+    return ok;
+  }
+
+  // After poll() said readable: false on failure; *out stays empty until
+  // the whole reply is in.
+  bool receive(ReplyPtr* out) {
+    void* reply = nullptr;
+    if (redisBufferRead(ctx_.get()) != REDIS_OK || redisReaderGetReply(ctx_->reader, &reply) != REDIS_OK) {
+      fail(std::string("XREAD: ") + ctx_->errstr);
+      return false;
+    }
+    if (reply == nullptr) return true;
+    *out = checked(ReplyPtr(static_cast<redisReply*>(reply)), "XREAD");
+    return *out != nullptr;
+  }
+
+  void fail(const std::string& why) {
+    ctx_.reset();
+    pending = false;
+    const RedisBusOptions& o = bus_.options_;
+    backoff_ms_ = backoff_ms_ == 0 ? o.backoff_min_ms : std::min(backoff_ms_ * 2, o.backoff_max_ms);
+    retry_at_ms_ = now_ms() + backoff_ms_;
+    recoveries_seen_ = bus_.recoveries_.load();
+    bus_.link_failed(why);
+  }
+
+  bool pending = false;             // an XREAD BLOCK was sent, its reply not read
+  int64_t pending_deadline_ms = 0;  // past this the server is presumed dead
+
+ private:
+  ReplyPtr command(const std::vector<std::string_view>& args) {
+    Argv argv(args);
+    return ReplyPtr(static_cast<redisReply*>(
+        redisCommandArgv(ctx_.get(), argv.count(), argv.ptrs.data(), argv.lens.data())));
+  }
+
+  ReplyPtr checked(ReplyPtr r, std::string_view what) {
+    std::string error;
+    if (!r) error = ctx_->errstr[0] ? ctx_->errstr : "no reply";
+    else if (r->type == REDIS_REPLY_ERROR) error = str(r.get());
+    if (!error.empty()) {
+      fail(std::string(what) + ": " + error);
+      return nullptr;
+    }
+    bus_.link_succeeded();
+    backoff_ms_ = 0;
+    return r;
+  }
+
+  bool connect() {
+    const RedisBusOptions& o = bus_.options_;
+    const RedisAddress& at = o.address;
+    ContextPtr c(redisConnectWithTimeout(at.host.c_str(), at.port, to_timeval(o.connect_timeout_ms)));
+    if (!c || c->err) {
+      fail("connect to " + at.host + ":" + std::to_string(at.port) + ": " + (c ? c->errstr : "out of memory"));
+      return false;
+    }
+    // Bounds every later send and receive, so a hung server costs at most this.
+    redisSetTimeout(c.get(), to_timeval(o.command_timeout_ms));
+    redisEnableKeepAlive(c.get());
+    ctx_ = std::move(c);
+    const std::string db = std::to_string(at.db);
+    if (at.db != 0 && !call({"SELECT", db})) return false;
+    for (int s = 0; scripts_ && s < kScripts; ++s) {
+      ReplyPtr r = call({"SCRIPT", "LOAD", kScriptText[s]});
+      if (!r) return false;
+      sha_[s].assign(str(r.get()));
+    }
+    return scripts_ || call({"PING"}) != nullptr;  // so Up means the server answers
+  }
+
+  RedisBus& bus_;
+  const bool scripts_;
+  ContextPtr ctx_;
+  std::string sha_[kScripts];
+  int backoff_ms_ = 0;
+  int64_t retry_at_ms_ = 0;
+  uint64_t recoveries_seen_ = 0;
+};
+
+RedisBus::RedisBus(RedisBusOptions options, Listener listener)
+    : options_(std::move(options)),
+      listener_(std::move(listener)),
+      seq_key_(options_.key_prefix + ":seq"),
+      log_key_(options_.key_prefix + ":log"),
+      publisher_(std::make_unique<Link>(*this, true)),
+      reader_(std::make_unique<Link>(*this, true)),
+      waiter_(std::make_unique<Link>(*this, false)) {}
+
+RedisBus::~RedisBus() = default;
+
+uint64_t RedisBus::publish(std::string_view payload) {
+  const std::string maxlen = std::to_string(std::max<uint64_t>(1, options_.max_records));
+  const std::string floor = std::to_string(seen_seq_.load());
+  uint64_t seq = 0;
+  {
+    std::lock_guard<std::mutex> lock(publish_mu_);
+    ReplyPtr r = publisher_->call({payload, maxlen, floor}, kPublish);
+    if (!r) return 0;
+    if (!reply_u64(r.get(), &seq) || seq == 0) {
+      publisher_->fail("publish: unexpected reply");
+      return 0;
+    }
+  }
+  note_seen(seq);
+  return seq;
+}
+
+BusReadResult RedisBus::read(uint64_t* cursor, std::vector<BusRecord>& out, size_t max_records) {
+  BusReadResult rr;
+  if (cursor == nullptr || max_records == 0 || take_cached(cursor, out, max_records)) return rr;
+  std::lock_guard<std::mutex> lock(read_mu_);
+  const std::string from = "0-" + std::to_string(*cursor + 1), count = std::to_string(max_records);
+  ReplyPtr r = reader_->call({from, count}, kRead);
+  if (!r) return rr;
+  uint64_t server_seq = 0;
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !reply_u64(r->element[0], &server_seq) ||
+      r->element[1]->type != REDIS_REPLY_ARRAY) {
+    reader_->fail("read: unexpected reply");
+    return rr;
+  }
+  if (server_seq < *cursor) handle_reset(*cursor, server_seq);
+  note_seen(server_seq);
+  const size_t before = out.size();
+  append_run(r->element[1], cursor, out, max_records, &rr);
+  if (out.size() == before && server_seq > *cursor) {  // numbered, but nothing of it is left
+    rr.overrun = true, rr.lost_from = *cursor + 1, rr.lost_to = server_seq;
+    *cursor = server_seq;
+  }
+  return rr;
+}
+
+void RedisBus::handle_reset(uint64_t cursor, uint64_t server_seq) {
+  // Every server's next publish must continue after what this process
+  // applied: the engine ignores records numbered <= its last one.
+  const std::string floor = std::to_string(cursor);
+  reader_->call({floor}, kRaise);
+  {
+    std::lock_guard<std::mutex> lock(state_mu_);
+    ++status_.resets;
+  }
+  if (listener_)
+    listener_(RedisBusEvent::Reset, "the sequence went back from " + floor + " to " + std::to_string(server_seq) +
+                                        " (Redis lost its data); numbering continues after " + floor);
+}
+
+bool RedisBus::take_cached(uint64_t* cursor, std::vector<BusRecord>& out, size_t max_records) {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  if (cache_.empty()) return false;
+  if (cache_.front().seq != *cursor + 1) {
+    cache_.clear();  // another cursor: the records may not follow it
+    return false;
+  }
+  const size_t n = std::min(max_records, cache_.size());
+  std::move(cache_.begin(), cache_.begin() + static_cast<std::ptrdiff_t>(n), std::back_inserter(out));
+  cache_.erase(cache_.begin(), cache_.begin() + static_cast<std::ptrdiff_t>(n));
+  *cursor = out.back().seq;
+  return true;
+}
+
+bool RedisBus::wait(uint64_t cursor, int timeout_ms) {
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  {
+    std::lock_guard<std::mutex> cache_lock(cache_mu_);
+    if (!cache_.empty() && cache_.back().seq > cursor) return true;
+  }
+  const int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  Link& w = *waiter_;
+  for (int64_t now = now_ms(); now < deadline; now = now_ms()) {
+    if (!w.pending) {
+      if (!w.ready()) {
+        if (sleep_until_woken(std::min(deadline, std::max(w.retry_at_ms(), now + 1)))) return true;
+        continue;
+      }
+      // A bounded BLOCK even for "no limit", so a dead server is noticed.
+      const int64_t block = std::clamp<int64_t>(deadline - now, 1, 10000);
+      const std::string block_s = std::to_string(block), from = "0-" + std::to_string(cursor);
+      if (!w.send({"XREAD", "COUNT", "256", "BLOCK", block_s, "STREAMS", log_key_, from})) continue;
+      w.pending = true;
+      w.pending_deadline_ms = now + block + options_.command_timeout_ms;
+    }
+    // A wake() or stale XREAD left pending is fine: its reply is read by the
+    // next wait(), and records it has are filtered against that cursor.
+    pollfd fds[2] = {{w.ctx()->fd, POLLIN, 0}, {wake_fd_.fd(), POLLIN, 0}};
+    const int64_t until = std::min(deadline, w.pending_deadline_ms);
+    if (::poll(fds, 2, static_cast<int>(std::clamp<int64_t>(until - now, 0, INT_MAX))) < 0 && errno != EINTR)
+      return false;
+    if (fds[1].revents & POLLIN) {
+      wake_fd_.drain();
+      return true;
+    }
+    if (fds[0].revents != 0) {
+      ReplyPtr reply;
+      if (!w.receive(&reply) || !reply) continue;  // failed (reported) or incomplete
+      w.pending = false;
+      if (consume_wait_reply(cursor, reply.get())) return true;
+    } else if (now_ms() >= w.pending_deadline_ms) {
+      w.fail("XREAD BLOCK: no reply in time");
+    }
+  }
+  return false;
+}
+
+bool RedisBus::consume_wait_reply(uint64_t cursor, const void* raw) {
+  // [[log key, [entry...]]], or nil when BLOCK timed out.
+  const auto* r = static_cast<const redisReply*>(raw);
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 || r->element[0]->type != REDIS_REPLY_ARRAY ||
+      r->element[0]->elements != 2 || r->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
+    return false;
+  // Cache only a run that continues the cursor: read() must see any gap. The
+  // reply to an older wait may hold only records <= cursor: nothing new.
+  std::vector<BusRecord> fresh;
+  const bool newer = append_run(r->element[0]->element[1], &cursor, fresh, SIZE_MAX, nullptr);
+  if (!fresh.empty()) {
+    note_seen(fresh.back().seq);
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    cache_ = std::move(fresh);
+  }
+  return newer;
+}
+
+bool RedisBus::sleep_until_woken(int64_t until_ms) {
+  pollfd p{wake_fd_.fd(), POLLIN, 0};
+  const int64_t left = std::clamp<int64_t>(until_ms - now_ms(), 0, INT_MAX);
+  if (::poll(&p, 1, static_cast<int>(left)) <= 0 || !(p.revents & POLLIN)) return false;
+  wake_fd_.drain();
+  return true;
+}
+
+void RedisBus::wake() { wake_fd_.signal(); }
+
+uint64_t RedisBus::last_seq() const {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  ReplyPtr r = reader_->call({"GET", seq_key_});
+  uint64_t seq = 0;  // stays 0 for a missing key (nil)
+  if (!r) return seen_seq_.load();
+  reply_u64(r.get(), &seq);
+  return seq;
+}
+
+uint64_t RedisBus::first_seq() const {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  ReplyPtr r = reader_->call({"XRANGE", log_key_, "-", "+", "COUNT", "1"});
+  BusRecord rec;
+  return r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 && parse_entry(r->element[0], &rec) ? rec.seq : 0;
+}
+
+RedisBusStatus RedisBus::status() const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  return status_;
+}
+
+void RedisBus::note_seen(uint64_t seq) {
+  uint64_t cur = seen_seq_.load();
+  while (cur < seq && !seen_seq_.compare_exchange_weak(cur, seq)) {
+  }
+}
+
+// Both report only transitions, so an outage is logged once however many
+// links and commands fail during it.
+void RedisBus::link_failed(const std::string& error) {
+  {
+    std::lock_guard<std::mutex> lock(state_mu_);
+    status_.last_error = error;
+    status_.connected = false;
+    healthy_.store(false);
+    if (health_ == Health::Down) return;
+    health_ = Health::Down;
+    ++status_.outages;
+    down_since_ms_ = now_ms();
+  }
+  if (listener_) listener_(RedisBusEvent::Down, error);
+}
+
+void RedisBus::link_succeeded() {
+  if (healthy_.load()) return;  // the common case takes no lock
+  std::string detail = "connected to " + options_.address.host + ":" + std::to_string(options_.address.port);
+  {
+    std::lock_guard<std::mutex> lock(state_mu_);
+    if (health_ == Health::Up) return;
+    if (health_ == Health::Down) detail = "after " + std::to_string(now_ms() - down_since_ms_) + " ms";
+    if (health_ == Health::Down) recoveries_.fetch_add(1);
+    health_ = Health::Up;
+    status_.connected = true;
+    healthy_.store(true);
+  }
+  if (listener_) listener_(RedisBusEvent::Up, detail);
+}
+
+}  // namespace wsb
