@@ -9,6 +9,7 @@
 #include <ap_mpm.h>
 #include <mpm_common.h>
 #include <apr_strings.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "apache/chat_service.h"
@@ -43,6 +44,17 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
     }
     apr_pool_userdata_set(ps.shared, kSharedKey, apr_pool_cleanup_null, s->process->pool);
   }
+  // A random tag per server, kept across restarts like the bus: it keeps
+  // chat members of different servers apart on a shared Redis bus.
+  void* tag = nullptr;
+  apr_pool_userdata_get(&tag, "wsbridge.server_tag", s->process->pool);
+  if (!tag) {
+    auto* t = static_cast<uint32_t*>(apr_palloc(s->process->pool, sizeof(uint32_t)));
+    if (getrandom(t, sizeof *t, 0) != static_cast<ssize_t>(sizeof *t)) *t = static_cast<uint32_t>(getpid()) * 2654435761u;
+    apr_pool_userdata_set(t, "wsbridge.server_tag", apr_pool_cleanup_null, s->process->pool);
+    tag = t;
+  }
+  ChatService::get().set_server_tag(*static_cast<uint32_t*>(tag));
   if (!ChatService::get().setup_bus(s, s->process->pool)) return HTTP_INTERNAL_SERVER_ERROR;
   int threaded = 0;
   ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);

@@ -159,7 +159,9 @@ void ChatService::stop() {
 }
 
 std::string ChatService::next_conn_id() {
-  return std::to_string(getpid()) + "-" + std::to_string(conn_counter_.fetch_add(1) + 1);
+  char tag[16];
+  snprintf(tag, sizeof tag, "%08x", server_tag_);
+  return std::string(tag) + "-" + std::to_string(getpid()) + "-" + std::to_string(conn_counter_.fetch_add(1) + 1);
 }
 
 void ChatService::apply(uint64_t seq, std::string_view payload) { engine_->apply(seq, payload); }
@@ -184,7 +186,7 @@ void ChatService::on_tick() {
   for (int pid : ps.shared->reap_dead()) {
     ChatRecord r;
     r.type = RecordType::Gone;
-    r.pid = pid;
+    r.pid = owner_key(pid);
     r.ts = wall_clock_ms();
     uint64_t seq = bus->publish(encode_record(r));
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, nullptr,

@@ -38,6 +38,9 @@ class ChatService : public BusConsumer {
   const RedisBus* redis_bus() const { return redis_bus_.load(std::memory_order_acquire); }
   ChatEngine* engine() { return engine_.get(); }
   std::string next_conn_id();
+  // (server tag << 32) | pid: who owns a chat member (see chat_record.h).
+  long owner_key(int pid) const { return static_cast<long>((static_cast<uint64_t>(server_tag_) << 32) | static_cast<uint32_t>(pid)); }
+  void set_server_tag(uint32_t tag) { server_tag_ = tag & 0x7fffffffu; }
 
   void apply(uint64_t seq, std::string_view payload) override;
   void on_overrun(uint64_t lost_from, uint64_t lost_to) override;
@@ -59,6 +62,7 @@ class ChatService : public BusConsumer {
   std::mutex bus_mu_;  // making the Redis bus (ensure_started holds start_mu_)
   std::atomic<bool> started_{false};
   std::atomic<uint64_t> conn_counter_{0};
+  uint32_t server_tag_ = 0;
 };
 
 int publish_handler(request_rec* r);

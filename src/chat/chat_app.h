@@ -21,17 +21,18 @@ inline int64_t wall_clock_ms() {
 class ChatApp : public App {
  public:
   ChatApp(const ChatConfig& config, Bus& bus, ChatEngine& engine, std::string conn_id,
-          std::string user_name, bool name_fixed)
+          std::string user_name, bool name_fixed, long owner_key)
       : config_(config),
         bus_(bus),
         engine_(engine),
         conn_id_(std::move(conn_id)),
         user_name_(std::move(user_name)),
-        name_fixed_(name_fixed) {}
+        name_fixed_(name_fixed),
+        owner_key_(owner_key) {}
 
   void on_open(Session& s) override {
     conn_ = std::make_unique<ChatConnection>(config_, bus_, engine_, conn_id_, user_name_,
-                                             name_fixed_, s.peer(), static_cast<long>(getpid()));
+                                             name_fixed_, s.peer(), owner_key_);
     s.send_frame(conn_->open(wall_clock_ms()));
   }
 
@@ -56,6 +57,7 @@ class ChatApp : public App {
   std::string conn_id_;
   std::string user_name_;
   bool name_fixed_;
+  long owner_key_;
   std::unique_ptr<ChatConnection> conn_;
 };
 

@@ -32,7 +32,8 @@ ChatConnection::~ChatConnection() {
 FramePtr ChatConnection::open(int64_t /*now_ms*/) {
   engine_.attach(conn_id_, base_, self_);
   opened_ = true;
-  return make_text_frame(encode_welcome(base_, conn_id_, pid_, engine_.room_list()));
+  // The low 32 bits of the owner key are the process id (see chat_record.h).
+  return make_text_frame(encode_welcome(base_, conn_id_, pid_ & 0xffffffffL, engine_.room_list()));
 }
 
 ChatConnection::Action ChatConnection::on_text(std::string_view json, int64_t now_ms) {

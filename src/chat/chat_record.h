@@ -14,6 +14,10 @@
 //           used by an engine that missed the join (see ChatEngine).
 //   direct  {"t":"direct","conn","from","to","text","ts"}  from/to are base names
 //   gone    {"t":"gone","pid","ts"}  every member owned by process pid left
+//
+// "pid" is the owning process's key: (server tag << 32) | process id. The
+// tag is random per Apache server, so two servers sharing a Redis bus never
+// confuse their processes (equal pids are common in containers).
 #pragma once
 #include <cstdint>
 #include <string>
