@@ -35,8 +35,10 @@ class ChatService : public BusConsumer {
 
   Bus* bus() { return active_bus_.load(std::memory_order_acquire); }
   // The Redis bus of this child (for its status), nullptr with shm.
+  bool uses_redis() const { return use_redis_; }
   const RedisBus* redis_bus() const { return redis_bus_.load(std::memory_order_acquire); }
-  ChatEngine* engine() { return engine_.get(); }
+  // Null until the hub started in this child (started_ publishes engine_).
+  ChatEngine* engine() { return started_.load(std::memory_order_acquire) ? engine_.get() : nullptr; }
   std::string next_conn_id();
   // (server tag << 32) | pid: who owns a chat member (see chat_record.h).
   long owner_key(int pid) const { return static_cast<long>((static_cast<uint64_t>(server_tag_) << 32) | static_cast<uint32_t>(pid)); }

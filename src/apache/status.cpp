@@ -15,7 +15,9 @@
 #include <cstring>
 #include <string>
 
+#include "apache/chat_service.h"
 #include "apache/handler.h"
+#include "runtime/redis_bus.h"
 
 namespace wsb {
 
@@ -75,6 +77,41 @@ void write_figures(W& w, const Figures& f) {
 
 bool live(const ChildSlot& s) { return s.pid.load() != 0; }
 
+// The bus, and this child's hub: which child answers is up to Apache, so
+// these describe the answering child (its pid is in "pid").
+template <typename W>
+void write_bus_and_hub(W& w) {
+  ChatService& chat = ChatService::get();
+  w.Key("bus");
+  w.StartObject();
+  const RedisBus* redis = chat.redis_bus();
+  w.Key("type"); w.String(chat.uses_redis() ? "redis" : "shm");
+  if (redis) {
+    RedisBusStatus st = redis->status();
+    w.Key("connected"); w.Bool(st.connected);
+    w.Key("outages"); w.Uint64(st.outages);
+    w.Key("resets"); w.Uint64(st.resets);
+    w.Key("last_error"); w.String(st.last_error.c_str());
+  } else if (Bus* bus = chat.bus()) {
+    w.Key("first_seq"); w.Uint64(bus->first_seq());
+    w.Key("last_seq"); w.Uint64(bus->last_seq());
+  }
+  w.EndObject();
+  if (ChatEngine* engine = chat.engine()) {
+    ChatEngineStats es = engine->stats();
+    w.Key("hub");
+    w.StartObject();
+    w.Key("last_seq"); w.Uint64(es.last_seq);
+    w.Key("events_applied"); w.Uint64(es.events_applied);
+    w.Key("frames_delivered"); w.Uint64(es.frames_delivered);
+    w.Key("deliveries_refused"); w.Uint64(es.deliveries_refused);
+    w.Key("overruns"); w.Uint64(es.overruns);
+    w.Key("rooms"); w.Uint64(es.rooms);
+    w.Key("local_connections"); w.Uint64(es.local_connections);
+    w.EndObject();
+  }
+}
+
 std::string status_json() {
   ProcessState& ps = process_state();
   rapidjson::StringBuffer sb;
@@ -124,6 +161,7 @@ std::string status_json() {
   }
   w.EndObject();
   w.Key("bus_overruns"); w.Uint64(ps.shared ? ps.shared->bus_overruns.load() : 0);
+  write_bus_and_hub(w);
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
 }
