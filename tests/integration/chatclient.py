@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import time
 import urllib.parse
 
@@ -42,6 +43,16 @@ def run(coro, timeout=30):
         return asyncio.run(asyncio.wait_for(coro, timeout))
     except asyncio.TimeoutError:
         raise TimeoutError(f"gave up after {time.time() - t0:.1f}s at stage: {_stage[0]}") from None
+
+
+def uniq(prefix):
+    """A room name no other test uses (rooms are server-wide and persist)."""
+    return f"{prefix}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+
+
+async def close_all(clients):
+    """Closes every client at once; errors (already closed) are ignored."""
+    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
 def make_token(secret, uid, expiry=None):

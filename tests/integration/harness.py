@@ -105,3 +105,35 @@ class Apache:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def shared_apache(module_globals, **kw):
+    """The one-Apache-per-test-module fixture. At a test module's top level:
+
+        apache = None  # set by setup_module
+        setup_module, teardown_module = shared_apache(globals(), extra_conf=EXTRA)
+
+    setup_module starts Apache(**kw) and stores it as the module global
+    `apache`; teardown_module stops it, if it was started."""
+
+    def setup_module():
+        module_globals["apache"] = Apache(**kw).start()
+
+    def teardown_module():
+        a = module_globals.get("apache")
+        if a:
+            a.stop()
+
+    return setup_module, teardown_module
+
+
+# Error-log lines of a child that died: a signal, a segfault, or Apache's
+# AH00052 "child pid ... exit signal".
+CRASH_MARKERS = ("exit signal", "Segmentation", "AH00052")
+
+
+def no_child_crash(a, markers=CRASH_MARKERS):
+    """Fails when the error log of Apache `a` shows one of `markers`."""
+    log = a.error_log()
+    for marker in markers:
+        assert marker not in log, f"a child crashed ({marker}):\n{log[-3000:]}"

@@ -3,12 +3,11 @@ order per room for many concurrent clients, history and resume with
 `since`, presence, name rules and clashes, text length, the rate limit,
 direct messages, malformed input, access tokens."""
 import asyncio
-import os
 import time
 
-from chatclient import (ChatClient, check_strictly_increasing, check_total_order, is_event,
-                        last_is, make_token, n_messages, publish, run)
-from harness import Apache
+from chatclient import (ChatClient, check_strictly_increasing, check_total_order, close_all,
+                        is_event, last_is, make_token, n_messages, publish, run, uniq)
+from harness import Apache, no_child_crash, shared_apache
 from run import time_limit
 from wsclient import handshake_request, read_http_response
 
@@ -36,37 +35,14 @@ EXTRA = f"""
 </Location>
 """
 
-apache = None
-
-
-def setup_module():
-    global apache
-    # 3 children x 25 threads: the 50-client test needs 50 workers at once.
-    apache = Apache(extra_conf=EXTRA, children=3, threads=25).start()
-
-
-def teardown_module():
-    if apache:
-        apache.stop()
-
-
-def uniq(prefix):
-    """A room name no other test uses (rooms are server-wide and persist)."""
-    return f"{prefix}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+apache = None  # set by setup_module
+# 3 children x 25 threads: the 50-client test needs 50 workers at once.
+setup_module, teardown_module = shared_apache(globals(), extra_conf=EXTRA, children=3,
+                                              threads=25)
 
 
 async def connect(path="/ws/fast", **kw):
     return await ChatClient.connect(apache.port, path=path, **kw)
-
-
-async def close_all(clients):
-    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
-
-
-def no_child_crash(a):
-    log = a.error_log()
-    for marker in ("exit signal", "Segmentation", "AH00052"):
-        assert marker not in log, f"a child crashed ({marker}):\n{log[-3000:]}"
 
 
 def members_after(presence, events):

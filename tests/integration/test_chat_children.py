@@ -8,8 +8,8 @@ import os
 import signal
 import time
 
-from chatclient import (ChatClient, Closed, check_total_order, is_event, n_messages, publish, run,
-                        stage, status_json)
+from chatclient import (ChatClient, Closed, check_total_order, close_all, is_event, n_messages,
+                        publish, run, stage, status_json, uniq)
 from harness import Apache
 from run import time_limit
 
@@ -20,10 +20,6 @@ FAST = """
   WSBridgeRateLimit 1000 1000
 </Location>
 """
-
-
-def uniq(prefix):
-    return f"{prefix}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
 
 
 async def connect(a, name, path="/ws/fast"):
@@ -40,10 +36,6 @@ async def connect_retry(a, name, path="/ws/fast", timeout=8.0):
             if time.time() > deadline:
                 raise AssertionError(f"no WebSocket for {name} within {timeout}s: {e!r}")
             await asyncio.sleep(0.1)
-
-
-async def close_all(clients):
-    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
 def crashes(a, except_pids=()):

@@ -10,21 +10,12 @@ them as invalid. These tests pin that decision; change them together with
 close_code.cpp if it changes."""
 import struct
 
-from harness import Apache
+from harness import shared_apache
 from wsclient import (BINARY, CLOSE, PING, TEXT, WS, encode_frame, ws_next_close,
                       ws_rest_until_eof)
 
-apache = None
-
-
-def setup_module():
-    global apache
-    apache = Apache().start()
-
-
-def teardown_module():
-    if apache:
-        apache.stop()
+apache = None  # set by setup_module
+setup_module, teardown_module = shared_apache(globals())
 
 
 def connect():

@@ -5,20 +5,11 @@ import os
 
 import websockets
 
-from harness import Apache
+from harness import shared_apache
 from run import time_limit
 
-apache = None
-
-
-def setup_module():
-    global apache
-    apache = Apache().start()
-
-
-def teardown_module():
-    if apache:
-        apache.stop()
+apache = None  # set by setup_module
+setup_module, teardown_module = shared_apache(globals())
 
 
 def url(path="/ws/echo"):

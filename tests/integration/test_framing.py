@@ -6,7 +6,7 @@ import socket
 import struct
 import time
 
-from harness import Apache
+from harness import CRASH_MARKERS, no_child_crash, shared_apache
 from run import time_limit
 from wsclient import (BINARY, CONT, PING, PONG, TEXT, WS, accept_for, encode_frame,
                       handshake_request, mask_bytes, ws_next_close, ws_rest_until_eof)
@@ -19,17 +19,8 @@ EXTRA = """
 </Location>
 """
 
-apache = None
-
-
-def setup_module():
-    global apache
-    apache = Apache(extra_conf=EXTRA).start()
-
-
-def teardown_module():
-    if apache:
-        apache.stop()
+apache = None  # set by setup_module
+setup_module, teardown_module = shared_apache(globals(), extra_conf=EXTRA)
 
 
 def connect(path="/ws/echo"):
@@ -433,6 +424,4 @@ def test_close_not_lost_when_client_keeps_sending():
 
 
 def test_error_log_shows_no_crash():
-    log = apache.error_log()
-    for marker in ("exit signal", "Segmentation", "AH00052", "terminate called"):
-        assert marker not in log, f"child crash marker {marker!r} in the error log:\n{log[-3000:]}"
+    no_child_crash(apache, CRASH_MARKERS + ("terminate called",))

@@ -7,9 +7,9 @@ import re
 import time
 import uuid
 
-from harness import Apache
+from harness import CRASH_MARKERS, no_child_crash, shared_apache
 from wsclient import (TEXT, WS, accept_for, handshake_request, read_http_response,
-                      ws_next_close, ws_rest_until_eof, encode_frame)
+                      recv_at_least, ws_next_close, ws_rest_until_eof, encode_frame)
 
 EXTRA = """
 <Location /ws/o>
@@ -26,17 +26,8 @@ EXTRA = """
 </Location>
 """
 
-apache = None
-
-
-def setup_module():
-    global apache
-    apache = Apache(extra_conf=EXTRA).start()
-
-
-def teardown_module():
-    if apache:
-        apache.stop()
+apache = None  # set by setup_module
+setup_module, teardown_module = shared_apache(globals(), extra_conf=EXTRA)
 
 
 def request(**kw):
@@ -103,14 +94,7 @@ def test_frame_pipelined_with_handshake_is_not_lost():
     try:
         assert status == 101, (status, headers)
         assert headers["sec-websocket-accept"] == accept_for(key)
-        buf = rest
-        deadline = time.time() + 5
-        while len(buf) < 11 and time.time() < deadline:
-            sock.settimeout(max(0.01, deadline - time.time()))
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            buf += chunk
+        buf = recv_at_least(sock, 11, rest, timeout=5)
         assert buf == b"\x81\x09pipelined", f"echo of pipelined frame: got {buf!r}"
     finally:
         sock.close()
@@ -343,6 +327,4 @@ def test_upgraded_connection_logged_once_as_101_and_nothing_after_close():
 
 
 def test_error_log_shows_no_crash():
-    log = apache.error_log()
-    for marker in ("exit signal", "Segmentation", "AH00052", "terminate called"):
-        assert marker not in log, f"child crash marker {marker!r} in the error log:\n{log[-3000:]}"
+    no_child_crash(apache, CRASH_MARKERS + ("terminate called",))

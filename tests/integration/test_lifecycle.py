@@ -5,10 +5,10 @@ graceful restart/stop ending every session with 1001."""
 import threading
 import time
 
-from harness import Apache
+from harness import Apache, no_child_crash, shared_apache
 from run import time_limit
 from wsclient import (PING, PONG, TEXT, WS, handshake_request, read_http_response,
-                      ws_next_close, ws_rest_until_eof)
+                      ws_connect_retry, ws_next_close, ws_rest_until_eof)
 
 # Apache's Timeout and mod_reqtimeout set to 2 s: a WebSocket idle for longer
 # must survive both (the handler removes reqtimeout and never blocks on a read).
@@ -26,23 +26,8 @@ RequestReadTimeout header=2 body=2
 </Location>
 """
 
-apache = None
-
-
-def setup_module():
-    global apache
-    apache = Apache(extra_conf=EXTRA).start()
-
-
-def teardown_module():
-    if apache:
-        apache.stop()
-
-
-def no_child_crash(a):
-    log = a.error_log()
-    for marker in ("exit signal", "Segmentation", "AH00052"):
-        assert marker not in log, f"a child crashed ({marker}):\n{log[-3000:]}"
+apache = None  # set by setup_module
+setup_module, teardown_module = shared_apache(globals(), extra_conf=EXTRA)
 
 
 @time_limit(15)
@@ -150,6 +135,13 @@ def collect_closes(clients, timeout):
     return threads, results
 
 
+def check_closed_with_1001(results, who=""):
+    """Every client of collect_closes() got a 1001 close within 2 s."""
+    for i, r in enumerate(results):
+        assert r is not None and r[0] == 1001, f"{who}client {i}: {r} (want close 1001)"
+        assert r[1] <= 2.0, f"{who}client {i}: close after {r[1]:.2f}s (want <= 2s)"
+
+
 @time_limit(20)
 def test_graceful_restart_closes_sessions_with_1001():
     clients = [WS(apache.port) for _ in range(3)]
@@ -161,19 +153,9 @@ def test_graceful_restart_closes_sessions_with_1001():
         apache.graceful()
         for t in threads:
             t.join(6)
-        for i, r in enumerate(results):
-            assert r is not None and r[0] == 1001, f"client {i}: {r} (want close 1001)"
-            assert r[1] <= 2.0, f"client {i}: close after {r[1]:.2f}s (want <= 2s)"
+        check_closed_with_1001(results)
         # the restarted server takes new connections at once
-        deadline = time.time() + 5
-        while True:
-            try:
-                w = WS(apache.port)
-                break
-            except AssertionError as e:  # 503 from a child still stopping
-                if time.time() > deadline:
-                    raise AssertionError(f"no new WebSocket after graceful restart: {e}")
-                time.sleep(0.1)
+        w = ws_connect_retry(apache.port, timeout=5, what="no new WebSocket after graceful restart")
         try:
             w.send(TEXT, b"after restart")
             assert w.recv_message() == (TEXT, b"after restart")
@@ -198,9 +180,7 @@ def test_graceful_stop_closes_sessions_with_1001():
         stopper.start()
         for t in threads:
             t.join(6)
-        for i, r in enumerate(results):
-            assert r is not None and r[0] == 1001, f"client {i}: {r} (want close 1001)"
-            assert r[1] <= 2.0, f"client {i}: close after {r[1]:.2f}s (want <= 2s)"
+        check_closed_with_1001(results)
         for i, w in enumerate(clients):
             assert ws_rest_until_eof(w, timeout=3) == b"", f"client {i}: data after close"
             w.shutdown()  # spares Apache the lingering close wait
@@ -226,20 +206,10 @@ def test_graceful_restart_on_worker_and_prefork():
             a.graceful()
             for t in threads:
                 t.join(6)
-            for i, r in enumerate(results):
-                assert r is not None and r[0] == 1001, f"{mpm} client {i}: {r} (want close 1001)"
-                assert r[1] <= 2.0, f"{mpm} client {i}: close after {r[1]:.2f}s"
+            check_closed_with_1001(results, who=f"{mpm} ")
             for w in clients:
                 w.shutdown()
-            deadline = time.time() + 5
-            while True:
-                try:
-                    w = WS(a.port)
-                    break
-                except AssertionError as e:
-                    if time.time() > deadline:
-                        raise AssertionError(f"{mpm}: no new WebSocket after graceful: {e}")
-                    time.sleep(0.1)
+            w = ws_connect_retry(a.port, timeout=5, what=f"{mpm}: no new WebSocket after graceful")
             try:
                 w.send(TEXT, b"again")
                 assert w.recv_message() == (TEXT, b"again"), mpm
@@ -263,15 +233,8 @@ def test_max_connections_refuses_with_503():
         clients[0].close(1000)
         assert ws_next_close(clients[0]) == (1000, "")
         ws_rest_until_eof(clients[0], timeout=3)
-        deadline = time.time() + 3
-        while True:  # the slot is given back when the handler returns
-            try:
-                w = WS(a.port)
-                break
-            except AssertionError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.05)
+        # the slot is given back when the handler returns
+        w = ws_connect_retry(a.port, timeout=3, interval=0.05)
         clients.append(w)
         w.send(TEXT, b"in")
         assert w.recv_message() == (TEXT, b"in")

@@ -4,11 +4,10 @@ invalid request gets its documented status and error code; with
 WSBridgeSecret the caller needs a Bearer token."""
 import asyncio
 import json
-import os
 import time
 
-from chatclient import ChatClient, http, make_token, publish, run
-from harness import Apache
+from chatclient import ChatClient, http, make_token, publish, run, uniq
+from harness import shared_apache
 
 SECRET = "publish-secret-0123456789"
 
@@ -24,21 +23,8 @@ EXTRA = f"""
 </Location>
 """
 
-apache = None
-
-
-def setup_module():
-    global apache
-    apache = Apache(extra_conf=EXTRA, children=2).start()
-
-
-def teardown_module():
-    if apache:
-        apache.stop()
-
-
-def uniq(prefix):
-    return f"{prefix}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+apache = None  # set by setup_module
+setup_module, teardown_module = shared_apache(globals(), extra_conf=EXTRA, children=2)
 
 
 def test_publish_reaches_joined_clients_with_its_seq():

@@ -4,7 +4,6 @@ Redis outage keeps clients connected, refuses events with "unavailable",
 is logged, and after Redis is back messages flow again and a resume with
 `since` gets exactly the missed events (docs/redis.md)."""
 import asyncio
-import os
 import shutil
 import signal
 import socket
@@ -12,7 +11,7 @@ import subprocess
 import tempfile
 import time
 
-from chatclient import ChatClient, check_total_order, publish, run
+from chatclient import ChatClient, check_total_order, close_all, publish, run, uniq
 from harness import Apache, free_port
 from run import time_limit
 
@@ -74,16 +73,8 @@ def teardown_module():
         shutil.rmtree(redis_dir, ignore_errors=True)
 
 
-def uniq(prefix):
-    return f"{prefix}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
-
-
 async def connect(server, **kw):
     return await ChatClient.connect(server.port, **kw)
-
-
-async def close_all(clients):
-    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
 def test_config_accepts_redis_url_and_refuses_a_bad_one():

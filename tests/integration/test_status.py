@@ -6,13 +6,13 @@ over the children; the Prometheus exposition; a slow consumer cut off with
 mod_status's server-status page."""
 import asyncio
 import json
-import os
 import re
 import socket
 import time
 
-from chatclient import ChatClient, http, is_event, n_messages, run, status_json
-from harness import Apache
+from chatclient import (ChatClient, close_all, http, is_event, n_messages, run, status_json,
+                        uniq)
+from harness import shared_apache
 from run import time_limit
 from wsclient import (TEXT, WS, handshake_request, read_http_response,
                       ws_rest_until_eof)
@@ -46,21 +46,9 @@ EXTRA = f"""
 </Location>
 """
 
-apache = None
-
-
-def setup_module():
-    global apache
-    apache = Apache(extra_conf=EXTRA, mpm="event", children=4, threads=8, max_workers=32).start()
-
-
-def teardown_module():
-    if apache:
-        apache.stop()
-
-
-def uniq(prefix):
-    return f"{prefix}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+apache = None  # set by setup_module
+setup_module, teardown_module = shared_apache(globals(), extra_conf=EXTRA, mpm="event", children=4,
+                                              threads=8, max_workers=32)
 
 
 def status():
@@ -96,10 +84,6 @@ def child(s, pid):
 
 def closes(fig, code):
     return fig["closes"].get(str(code), 0)
-
-
-async def close_all(clients):
-    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
 def test_status_json_shape():

@@ -8,22 +8,13 @@ import ssl
 
 import websockets
 
-from harness import Apache
+from harness import shared_apache
 from wsclient import (BINARY, CONT, PING, PONG, TEXT, WS, accept_for, encode_frame,
-                      handshake_request, read_http_response, ws_next_close,
-                      ws_rest_until_eof)
+                      handshake_request, read_http_response, recv_at_least,
+                      ws_next_close, ws_rest_until_eof)
 
-apache = None
-
-
-def setup_module():
-    global apache
-    apache = Apache(ssl=True).start()
-
-
-def teardown_module():
-    if apache:
-        apache.stop()
+apache = None  # set by setup_module
+setup_module, teardown_module = shared_apache(globals(), ssl=True)
 
 
 def connect():
@@ -95,13 +86,7 @@ def test_frame_pipelined_with_tls_handshake_request():
                                                      ssl=True)
     try:
         assert status == 101 and headers.get("sec-websocket-accept") == accept_for(key), (status, headers)
-        buf = rest
-        sock.settimeout(3)
-        while len(buf) < 7:
-            chunk = sock.recv(100)
-            if not chunk:
-                break
-            buf += chunk
+        buf = recv_at_least(sock, 7, rest, timeout=3)
         assert buf == b"\x81\x05early", f"echo of the frame sent with the request: {buf!r}"
     finally:
         sock.close()

@@ -295,3 +295,33 @@ def ws_rest_until_eof(ws, timeout=5.0):
         if not chunk:
             return data
         data += chunk
+
+
+def recv_at_least(sock, n, buf=b"", timeout=5.0):
+    """Reads a raw socket onto buf until it holds n bytes, the peer closes
+    or timeout passes (then socket.timeout is raised); returns buf."""
+    deadline = time.time() + timeout
+    while len(buf) < n and time.time() < deadline:
+        sock.settimeout(max(0.01, deadline - time.time()))
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def ws_connect_retry(port, timeout=5.0, interval=0.1, what=None, **kw):
+    """WS(port, **kw), retried every `interval` s while the handshake fails
+    (a 503 from a child still stopping, a connection slot not given back
+    yet). After `timeout` s the last failure is raised, prefixed with
+    `what` if given."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            return WS(port, **kw)
+        except AssertionError as e:
+            if time.time() > deadline:
+                if what is None:
+                    raise
+                raise AssertionError(f"{what}: {e}") from e
+            time.sleep(interval)

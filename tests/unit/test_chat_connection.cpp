@@ -11,69 +11,14 @@
 #include "chat/chat_record.h"
 #include "runtime/bus.h"
 
-// Last: CppUTest redefines new, which breaks placement new in headers after it.
-#include <CppUTest/TestHarness.h>
+// Last: it includes <CppUTest/TestHarness.h>, and CppUTest redefines new,
+// which breaks placement new in headers after it.
+#include "chat_test_support.h"
 
 using namespace wsb;
+using namespace wsb_test;
 
 namespace {
-
-std::string payload_of(const FramePtr& f) {
-  const size_t len7 = static_cast<uint8_t>((*f)[1]) & 0x7F;
-  return f->substr(len7 == 126 ? 4 : len7 == 127 ? 10 : 2);
-}
-
-rapidjson::Document json_of(const FramePtr& f) {
-  const std::string p = payload_of(f);
-  rapidjson::Document d;
-  d.Parse(p.data(), p.size());
-  CHECK_FALSE(d.HasParseError());
-  return d;
-}
-
-std::string field(const rapidjson::Value& v, const char* key) {
-  if (!v.IsObject() || !v.HasMember(key) || !v[key].IsString()) return "<none>";
-  return v[key].GetString();
-}
-
-class RecordingPeer : public Peer {
- public:
-  bool deliver(const FramePtr& frame) override {
-    frames.push_back(frame);
-    return true;
-  }
-  rapidjson::Document last_json() const { return json_of(frames.back()); }
-  std::vector<FramePtr> frames;
-};
-
-// Single-threaded bus double: a vector of records.
-class VectorBus : public Bus {
- public:
-  uint64_t publish(std::string_view payload) override {
-    if (refuse) return 0;
-    records.emplace_back(payload);
-    return records.size();
-  }
-  BusReadResult read(uint64_t* cursor, std::vector<BusRecord>& out, size_t max) override {
-    for (size_t n = 0; *cursor < records.size() && n < max; ++n, ++*cursor)
-      out.push_back(BusRecord{*cursor + 1, records[*cursor]});
-    return {};
-  }
-  bool wait(uint64_t cursor, int) override { return records.size() > cursor; }
-  void wake() override {}
-  uint64_t last_seq() const override { return records.size(); }
-  uint64_t first_seq() const override { return records.empty() ? 0 : 1; }
-
-  ChatRecord record(size_t i) const {
-    ChatRecord r;
-    CHECK_TRUE(parse_record(records.at(i), &r));
-    return r;
-  }
-  ChatRecord last() const { return record(records.size() - 1); }
-
-  std::vector<std::string> records;
-  bool refuse = false;
-};
 
 std::string error_code(const ChatConnection::Action& a) {
   if (!a.reply) return "<no reply>";
@@ -86,7 +31,7 @@ std::string error_code(const ChatConnection::Action& a) {
 
 TEST_GROUP(ChatConnection) {
   ChatConfig cfg;
-  VectorBus bus;
+  MemoryBus bus;
   std::unique_ptr<ChatEngine> engine;
   uint64_t cursor = 0;
 
@@ -146,7 +91,7 @@ TEST(ChatConnection, JoinPublishesARecordAndTheEngineAnswers) {
   STRCMP_EQUAL("Zoë", c->user_name().c_str());
   CHECK_TRUE(engine->user_online("Zoë"));
   pump();
-  CHECK_EQUAL(3u, p->frames.size());
+  CHECK_EQUAL(3u, p->frames().size());
   STRCMP_EQUAL("Zoë", field(p->last_json(), "you").c_str());
 }
 
@@ -249,9 +194,9 @@ TEST(ChatConnection, DirectNeedsAnOnlineUser) {
   STRCMP_EQUAL("amy", r.from.c_str());
   STRCMP_EQUAL("bob", r.to.c_str());
   pump();
-  CHECK_EQUAL(1u, pa->frames.size());
-  CHECK_EQUAL(1u, pb1->frames.size());
-  CHECK_EQUAL(1u, pb2->frames.size());
+  CHECK_EQUAL(1u, pa->frames().size());
+  CHECK_EQUAL(1u, pb1->frames().size());
+  CHECK_EQUAL(1u, pb2->frames().size());
   STRCMP_EQUAL("hey", field(pb2->last_json(), "text").c_str());
   b1->close(10);
   b2->close(10);

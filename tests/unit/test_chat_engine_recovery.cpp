@@ -3,155 +3,18 @@
 #include <rapidjson/document.h>
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "chat/chat_engine.h"
 #include "chat/chat_record.h"
 
-// Last: CppUTest redefines new, which breaks placement new in headers after it.
-#include <CppUTest/TestHarness.h>
+// Last: it includes <CppUTest/TestHarness.h>, and CppUTest redefines new,
+// which breaks placement new in headers after it.
+#include "chat_test_support.h"
 
 using namespace wsb;
-
-namespace {
-
-// Payload of an unmasked server frame.
-std::string payload_of(const FramePtr& f) {
-  const size_t len7 = static_cast<uint8_t>((*f)[1]) & 0x7F;
-  return f->substr(len7 == 126 ? 4 : len7 == 127 ? 10 : 2);
-}
-
-rapidjson::Document json_of(const FramePtr& f) {
-  const std::string p = payload_of(f);
-  rapidjson::Document d;
-  d.Parse(p.data(), p.size());
-  CHECK_FALSE(d.HasParseError());
-  return d;
-}
-
-std::string field(const rapidjson::Value& v, const char* key) {
-  if (!v.IsObject() || !v.HasMember(key) || !v[key].IsString()) return "<none>";
-  return v[key].GetString();
-}
-
-class RecordingPeer : public Peer {
- public:
-  bool deliver(const FramePtr& frame) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (refuse_) return false;
-    frames_.push_back(frame);
-    return true;
-  }
-  std::vector<FramePtr> frames() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return frames_;
-  }
-  std::vector<std::string> types() const {
-    std::vector<std::string> t;
-    for (const FramePtr& f : frames()) t.push_back(field(json_of(f), "type"));
-    return t;
-  }
-  FramePtr last() const { return frames().back(); }
-  rapidjson::Document last_json() const { return json_of(last()); }
-  size_t count() const { return frames().size(); }
-  void clear() {
-    std::lock_guard<std::mutex> lock(mu_);
-    frames_.clear();
-  }
-  void set_refuse(bool r) {
-    std::lock_guard<std::mutex> lock(mu_);
-    refuse_ = r;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<FramePtr> frames_;
-  bool refuse_ = false;
-};
-using RecPeer = std::shared_ptr<RecordingPeer>;
-RecPeer make_peer() { return std::make_shared<RecordingPeer>(); }
-
-std::string join_rec(const std::string& room, const std::string& conn, const std::string& name,
-                     long pid = 1, int64_t since = -1, const std::string& user = "") {
-  ChatRecord r;
-  r.type = RecordType::Join;
-  r.room = room;
-  r.conn = conn;
-  r.name = name;
-  r.user = user.empty() ? name : user;
-  r.pid = pid;
-  r.ts = 1000;
-  r.has_since = since >= 0;
-  r.since = since >= 0 ? static_cast<uint64_t>(since) : 0;
-  return encode_record(r);
-}
-
-std::string leave_rec(const std::string& room, const std::string& conn) {
-  ChatRecord r;
-  r.type = RecordType::Leave;
-  r.room = room;
-  r.conn = conn;
-  r.ts = 2000;
-  return encode_record(r);
-}
-
-std::string msg_rec(const std::string& room, const std::string& conn, const std::string& text,
-                    long pid = 1, const std::string& from_hint = "") {
-  ChatRecord r;
-  r.type = RecordType::Msg;
-  r.room = room;
-  r.conn = conn;
-  r.user = "u";
-  r.pid = pid;
-  r.from = from_hint;
-  r.text = text;
-  r.ts = 3000;
-  return encode_record(r);
-}
-
-std::string api_rec(const std::string& room, const std::string& from, const std::string& text) {
-  ChatRecord r;
-  r.type = RecordType::Msg;
-  r.room = room;
-  r.from = from;
-  r.text = text;
-  r.ts = 4000;
-  return encode_record(r);
-}
-
-std::string gone_rec(long pid) {
-  ChatRecord r;
-  r.type = RecordType::Gone;
-  r.pid = pid;
-  r.ts = 6000;
-  return encode_record(r);
-}
-
-// Feeds records to one or more engines with consecutive seqs.
-struct Feed {
-  std::vector<ChatEngine*> engines;
-  uint64_t seq = 0;
-  uint64_t operator()(const std::string& record) {
-    ++seq;
-    for (ChatEngine* e : engines) e->apply(seq, record);
-    return seq;
-  }
-};
-
-std::vector<uint64_t> event_seqs(const RecPeer& p, const std::string& room) {
-  std::vector<uint64_t> seqs;
-  for (const FramePtr& f : p->frames()) {
-    rapidjson::Document d = json_of(f);
-    const std::string t = field(d, "type");
-    if ((t == "message" || t == "system") && field(d, "room") == room)
-      seqs.push_back(d["seq"].GetUint64());
-  }
-  return seqs;
-}
-
-}  // namespace
+using namespace wsb_test;
 
 TEST_GROUP(ChatEngineRecovery) {
   ChatEngine engine{ChatConfig()};

@@ -8,34 +8,16 @@
 #include "chat/publish_api.h"
 #include "runtime/bus.h"
 
-// Last: CppUTest redefines new, which breaks placement new in headers after it.
-#include <CppUTest/TestHarness.h>
+// Last: it includes <CppUTest/TestHarness.h>, and CppUTest redefines new,
+// which breaks placement new in headers after it.
+#include "chat_test_support.h"
 
 using namespace wsb;
-
-namespace {
-
-class VectorBus : public Bus {
- public:
-  uint64_t publish(std::string_view payload) override {
-    if (refuse) return 0;
-    records.emplace_back(payload);
-    return records.size();
-  }
-  BusReadResult read(uint64_t*, std::vector<BusRecord>&, size_t) override { return {}; }
-  bool wait(uint64_t, int) override { return false; }
-  void wake() override {}
-  uint64_t last_seq() const override { return records.size(); }
-  uint64_t first_seq() const override { return records.empty() ? 0 : 1; }
-  std::vector<std::string> records;
-  bool refuse = false;
-};
-
-}  // namespace
+using namespace wsb_test;
 
 TEST_GROUP(ChatPublishApi) {
   ChatConfig cfg;
-  VectorBus bus;
+  MemoryBus bus;
   PublishResult post(const std::string& body) { return publish_from_http(body, bus, cfg, 777); }
 };
 
