@@ -36,7 +36,7 @@ TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 UNIT_CXXFLAGS = $(CXXSTD) $(WARN) -O1 -g -pthread $(INC) -Itests/unit
 CPPUTEST_LIBS := -lCppUTest -lCppUTestExt
 
-.PHONY: all module deps unit unit-tsan test test-unit test-integration test-browser \
+.PHONY: loadgen all module deps unit unit-tsan test test-unit test-integration test-browser \
         fuzz run stop reload install bench bench-compare clean
 
 all: module
@@ -109,6 +109,15 @@ install: module
 
 bench: deps module
 	@scripts/bench.sh
+
+bench-compare: deps module
+	@scripts/bench-compare.sh
+
+$(BUILD)/loadgen: $(wildcard bench/*.cpp bench/*.h) src/protocol/frame_encoder.cpp src/protocol/masking.cpp
+	@mkdir -p $(BUILD)
+	$(CXX) $(CXXSTD) $(WARN) -O2 -Isrc -Ibench $(filter %.cpp,$^) -o $@ -lpthread
+
+loadgen: $(BUILD)/loadgen
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

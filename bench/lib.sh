@@ -1,0 +1,147 @@
+# Shared by scripts/bench.sh and scripts/bench-compare.sh (sourced, not run).
+# Expects: root (the repository), BUILD (build directory, absolute).
+
+LOADGEN=${LOADGEN:-$BUILD/loadgen}
+
+# Builds the load generator when a source is newer than the binary. The
+# protocol layer (frame header encoding, masking) is the module's own.
+bench_build_loadgen() {
+  local srcs=("$root"/bench/*.cpp "$root"/bench/*.h
+              "$root"/src/protocol/frame_encoder.cpp "$root"/src/protocol/frame_encoder.h
+              "$root"/src/protocol/masking.cpp "$root"/src/protocol/masking.h)
+  local stale=0 f
+  [ -x "$LOADGEN" ] || stale=1
+  for f in "${srcs[@]}"; do [ "$f" -nt "$LOADGEN" ] && stale=1; done
+  [ $stale = 0 ] && return 0
+  echo "building $LOADGEN"
+  mkdir -p "$(dirname "$LOADGEN")"
+  ${CXX:-g++} -std=c++17 -O2 -Wall -Wextra -Werror -I"$root/src" -I"$root/bench" \
+    "$root/bench/loadgen.cpp" "$root/bench/worker.cpp" "$root/bench/worker_conn.cpp" \
+    "$root/src/protocol/frame_encoder.cpp" "$root/src/protocol/masking.cpp" \
+    -o "$LOADGEN" -lpthread
+}
+
+# A TCP port on 127.0.0.1 that nothing listens on, from $1 upwards.
+bench_free_port() {
+  local p=$1
+  while (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; do p=$((p + 1)); done
+  echo "$p"
+}
+
+# Idle share of both CPUs over one second, in percent (for the noise warning).
+bench_idle_pct() {
+  local a b
+  read -r _ a1 a2 a3 a4 a5 a6 a7 a8 _ < /proc/stat
+  sleep 1
+  read -r _ b1 b2 b3 b4 b5 b6 b7 b8 _ < /proc/stat
+  a=$((a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8)); b=$((b1 + b2 + b3 + b4 + b5 + b6 + b7 + b8))
+  echo $(( (b4 + b5 - a4 - a5) * 100 / (b - a > 0 ? b - a : 1) ))
+}
+
+# Warns when something else is using the CPUs: the load generator and the
+# server share this machine's cores, so a concurrent build skews every figure.
+bench_check_quiet() {
+  local idle; idle=$(bench_idle_pct)
+  if [ "$idle" -lt 85 ]; then
+    echo "WARNING: the machine is only ${idle}% idle before the run; figures will be noisy." >&2
+    ps -eo pcpu,comm --sort=-pcpu | sed -n 2,4p | sed 's/^/  busy: /' >&2
+  fi
+  BENCH_IDLE_PCT=$idle
+}
+
+bench_machine_json() {
+  local cpu; cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//; s/"//g')
+  printf '{"nproc":%s,"cpu":"%s","mem_gib":%s,"kernel":"%s","apache":"%s","idle_pct_before":%s,"date":"%s"}' \
+    "$(nproc)" "$cpu" "$(awk '/MemTotal/ {printf "%d", $2/1048576}' /proc/meminfo)" "$(uname -r)" \
+    "$(apache2 -v 2>/dev/null | sed -n 's/^Server version: //p')" "${BENCH_IDLE_PCT:-null}" "$(date -u +%FT%TZ)"
+}
+
+# bench_run SERVER SCENARIO REP -- loadgen args...
+# Runs one bounded load-generator run, shows its human line, and appends its
+# JSON line, tagged, to $RESULTS. Returns non-zero when the run failed.
+bench_run() {
+  local server=$1 scenario=$2 rep=$3; shift 4
+  local out rc=0 max=300
+  out=$(timeout -k 5 "$max" "$LOADGEN" "$@" 2>&1) || rc=$?
+  local human json
+  human=$(printf '%s\n' "$out" | grep -v '^{' | head -3)
+  json=$(printf '%s\n' "$out" | grep '^{' | tail -1)
+  printf '  %-9s %-10s #%s  %s\n' "$server" "$scenario" "$rep" "$human"
+  if [ -n "$json" ]; then
+    printf '%s\n' "$json" | sed "s/^{/{\"server\":\"$server\",\"scenario\":\"$scenario\",\"rep\":$rep,/" >> "$RESULTS"
+  else
+    echo "    (no result, exit $rc)" >&2
+    printf '{"server":"%s","scenario":"%s","rep":%s,"failed":true,"exit":%s}\n' "$server" "$scenario" "$rep" "$rc" >> "$RESULTS"
+  fi
+  return $rc
+}
+
+# --- server instances --------------------------------------------------------
+# Every instance lives in its own directory under build/bench/ and is stopped
+# by bench_stop_all (scripts set `trap bench_stop_all EXIT`).
+BENCH_INSTANCES=()
+
+# The chat rate limit must not refuse the load: the default (20 msg/s per
+# connection, burst 40) would close S2's senders with 1008.
+WSBRIDGE_FANOUT_CONF='<Location /ws/chat>
+  WSBridgeRateLimit 100000 100000
+</Location>'
+
+# Waits until DIR/PIDFILE names a running master with at least N children.
+bench_wait_children() {
+  local pidfile=$1 n=$2 i
+  for i in $(seq 1 100); do
+    [ -s "$pidfile" ] && [ "$(pgrep -c -P "$(cat "$pidfile")" 2>/dev/null || echo 0)" -ge "$n" ] && return 0
+    sleep 0.1
+  done
+  echo "warning: $pidfile: server or its $n children missing after 10 s" >&2
+}
+
+# bench_wsbridge_start DIR PORT CHILDREN THREADS EXTRA_CONF_TEXT
+# mod_wsbridge in a private Apache (scripts/instance.sh), mpm_event.
+bench_wsbridge_start() {
+  local dir=$1 port=$2 children=$3 threads=$4 extra=$5
+  mkdir -p "$dir"
+  printf '%s\n' "$extra" > "$dir/bench-extra.conf"
+  BENCH_INSTANCES+=("wsbridge:$dir")
+  PORT=$port MPM=event CHILDREN=$children THREADS=$threads MAXWORKERS=$((children * threads)) \
+    EXTRA_CONF="$dir/bench-extra.conf" MODULE="${MODULE:-$BUILD/mod_wsbridge.so}" QUIET=1 \
+    "$root/scripts/instance.sh" start "$dir"
+  bench_wait_children "$dir/httpd.pid" "$children"
+}
+
+# Capacity tuning for N idle WebSockets: each holds an Apache worker thread,
+# so one child per 500 connections (+1 spare), 256K thread stacks, and
+# WSBridgeMaxConnections above N (its default is 10,000).
+bench_capacity_children() { echo $(( ($1 + 499) / 500 + 1 )); }
+bench_wsbridge_capacity_start() {
+  local dir=$1 port=$2 conns=$3
+  bench_wsbridge_start "$dir" "$port" "$(bench_capacity_children "$conns")" 500 "ThreadStackSize 262144
+WSBridgeMaxConnections $((conns * 2))"
+}
+
+bench_stop() {
+  local kind=${1%%:*} dir=${1#*:} pidfile pid i
+  case $kind in
+    wsbridge) QUIET=1 "$root/scripts/instance.sh" stop "$dir" >/dev/null 2>&1 || true; return 0 ;;
+    apache) pidfile=$dir/httpd.pid ;;
+    nginx) pidfile=$dir/nginx.pid ;;
+    *) pidfile=$dir/$kind.pid ;;
+  esac
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  [ -n "$pid" ] || return 0
+  case $kind in
+    apache) apache2 -f "$dir/httpd.conf" -k stop >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true ;;
+    nginx) nginx -c "$dir/nginx.conf" -p "$dir/" -s stop >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true ;;
+    *) kill "$pid" 2>/dev/null || true ;;
+  esac
+  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+}
+
+bench_stop_all() {
+  local i
+  for i in "${BENCH_INSTANCES[@]}"; do bench_stop "$i"; done
+  BENCH_INSTANCES=()
+}

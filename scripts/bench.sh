@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# `make bench`: measures mod_wsbridge in private Apache instances on
+# 127.0.0.1 with bench/loadgen (docs/benchmark.md has the method, the
+# figures and what limits them).
+#
+#   S1 fan-out     100 clients in one room, 10 senders at a total 1,000 msg/s,
+#                  64-byte texts: 100,000 deliveries/s expected
+#   S2 saturation  100 clients, all 100 sending as fast as they can with one
+#                  message in flight each
+#   S3 capacity    10,000 idle WebSockets held 20 s: how many, KiB each
+#   S4 echo        1 and 100 connections, 64 B and 64 KiB messages
+#
+# Each scenario runs BENCH_REPS times (3); the medians are printed and
+# written with every run to build/bench/summary.json.
+#
+# Environment:
+#   BENCH_QUICK=1        smoke run: short durations, 1 repetition, S3 with 2,000
+#   BENCH_REPS=N         repetitions per scenario
+#   BENCH_SCENARIOS="S1 S2 S3 S4"   which ones
+#   BENCH_THREADS=N      load-generator threads (1)
+#   BENCH_PORT=N         first port to try (18480)
+#   BENCH_S3_CONNS=N     S3 connections (10000)
+#   BENCH_STRACE=1       after S2, one more S2 run under `strace -c -f`:
+#                        syscalls per delivered message (slows the server)
+#   BENCH_PERF=1         same with `perf stat` (syscalls, context switches;
+#                        much lower overhead than strace)
+#
+# The server instances (written under build/bench/):
+#   fanout   S1, S2, S4. mpm_event, 2 children x 100 threads. A WebSocket
+#            holds its Apache worker thread for its whole life, so the
+#            threads must outnumber the connections (100 + spare). The chat
+#            rate limit is raised (WSBridgeRateLimit 100000 100000): the
+#            default 20 msg/s per connection would refuse S2's senders.
+#   capacity S3. mpm_event, ThreadsPerChild 500 and one child per 500
+#            connections (+1), ThreadStackSize 256K (the default 8M stack is
+#            only virtual, but 10,000 of them crowd the address space and
+#            the page tables), WSBridgeMaxConnections raised above the
+#            default 10,000. A fresh instance for every repetition, on a new
+#            port (the previous run's TIME_WAIT sockets stay behind), so the
+#            RSS before/after is not flattered by stacks an earlier run
+#            already touched.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "$root" && mkdir -p "${BUILD:-build}" && cd "${BUILD:-build}" && pwd)
+out=$BUILD/bench
+mkdir -p "$out"
+# shellcheck source=../bench/lib.sh
+. "$root/bench/lib.sh"
+
+QUICK=${BENCH_QUICK:-0}
+[ "$QUICK" = 0 ] && QUICK=""
+REPS=${BENCH_REPS:-$([ -n "$QUICK" ] && echo 1 || echo 3)}
+SCENARIOS=${BENCH_SCENARIOS:-S1 S2 S3 S4}
+THREADS=${BENCH_THREADS:-1}
+S3_CONNS=${BENCH_S3_CONNS:-$([ -n "$QUICK" ] && echo 2000 || echo 10000)}
+if [ -n "$QUICK" ]; then
+  DUR=3; WARM=1; DUR4=2; HOLD=5
+else
+  DUR=10; WARM=2; DUR4=5; HOLD=20
+fi
+RESULTS=$out/results.jsonl
+: > "$RESULTS"
+MODULE=${MODULE:-$BUILD/mod_wsbridge.so}
+[ -f "$MODULE" ] || { echo "no module at $MODULE: run make module" >&2; exit 1; }
+bench_build_loadgen
+
+trap bench_stop_all EXIT
+
+bench_check_quiet
+echo "mod_wsbridge benchmark: $(nproc) CPUs, load generator with $THREADS thread(s), $REPS repetition(s)$([ -n "$QUICK" ] && echo ', QUICK')"
+echo "results: $RESULTS"
+
+has() { case " $SCENARIOS " in *" $1 "*) return 0;; esac; return 1; }
+
+# sample_syscalls TOOL PIDFILE URL: one more S2 run with strace or perf
+# attached to every thread of the Apache children for the whole run;
+# syscalls (and, perf, context switches) divided by the messages the clients
+# received in that run (connects and joins add a few hundred syscalls, noise
+# next to the deliveries). strace slows every syscall, so the server batches
+# more under it: its figure is a lower bound; perf's is the faithful one.
+sample_syscalls() {
+  local tool=$1 pidfile=$2 url=$3 log=$out/s2-$1.txt tmp=$out/s2-$1.out
+  local pids t; pids=$(pgrep -P "$(cat "$pidfile")" | tr '\n' ' ')
+  local tids=(); for x in $pids; do for t in /proc/"$x"/task/*; do tids+=("${t##*/}"); done; done
+  case $tool in
+    strace) local p=(); for t in "${tids[@]}"; do p+=(-p "$t"); done
+            strace -c -f "${p[@]}" -o "$log" >/dev/null 2>&1 & ;;
+    perf)   perf stat -e raw_syscalls:sys_enter,context-switches,cpu-migrations \
+              -p "$(echo "$pids" | tr ' ' ',' | sed 's/,$//')" -o "$log" >/dev/null 2>&1 & ;;
+  esac
+  local tracer=$!
+  sleep 2  # attaching to a few hundred threads takes a moment
+  timeout -k 5 120 "$LOADGEN" broadcast --url "$url" --clients 100 --senders 100 --window 1 --size 64 \
+    --duration "$DUR" --warmup "$WARM" --threads "$THREADS" --pid-file "$pidfile" > "$tmp" 2>&1 || true
+  kill -INT "$tracer" 2>/dev/null || true
+  wait "$tracer" 2>/dev/null || true
+  echo "  S2 under $tool: $(grep -v '^{' "$tmp" | head -1 | cut -c1-170)"
+  local msgs calls cs=""
+  msgs=$(grep '^{' "$tmp" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["received_total"])' 2>/dev/null || echo 0)
+  if [ "$tool" = strace ]; then
+    calls=$(awk '$NF=="total" {print $4}' "$log" 2>/dev/null | tail -1)
+  else
+    calls=$(awk '/raw_syscalls:sys_enter/ {gsub(",", "", $1); print $1}' "$log" 2>/dev/null)
+    cs=$(awk '/context-switches/ {gsub(",", "", $1); print $1}' "$log" 2>/dev/null)
+  fi
+  if [ -z "${calls:-}" ] || [ "$msgs" = 0 ]; then echo "  $tool: no count (see $log)"; return; fi
+  local per; per=$(python3 -c "print(round($calls / $msgs, 3))")
+  echo "  $tool: $calls syscalls by the Apache children for $msgs delivered messages = $per per message ($log)"
+  local extra=""
+  if [ -n "$cs" ]; then
+    local csper; csper=$(python3 -c "print(round($cs / $msgs, 3))")
+    echo "  $tool: $cs context switches = $csper per delivered message"
+    extra=",\"context_switches\":$cs,\"context_switches_per_msg\":$csper"
+  fi
+  printf '{"tool":"%s","syscalls":%s,"messages":%s,"syscalls_per_msg":%s%s}\n' \
+    "$tool" "$calls" "$msgs" "$per" "$extra" >> "$out/syscalls.jsonl"
+}
+
+port=$(bench_free_port "${BENCH_PORT:-18480}")
+: > "$out/syscalls.jsonl"
+if has S1 || has S2 || has S4; then
+  dir=$out/fanout
+  bench_wsbridge_start "$dir" "$port" 2 100 "$WSBRIDGE_FANOUT_CONF"
+  pidfile=$dir/httpd.pid
+  chat=ws://127.0.0.1:$port/ws/chat
+  echo_url=ws://127.0.0.1:$port/ws/echo
+  common=(--threads "$THREADS" --pid-file "$pidfile")
+  if has S1; then
+    echo "S1 fan-out: 100 clients, 10 senders, 1,000 msg/s total, 64 B, ${DUR}s"
+    for r in $(seq 1 "$REPS"); do
+      bench_run wsbridge S1 "$r" -- broadcast --url "$chat" --clients 100 --senders 10 --rate 1000 \
+        --size 64 --duration "$DUR" --warmup "$WARM" "${common[@]}" || true
+    done
+  fi
+  if has S2; then
+    echo "S2 saturation: 100 clients, 100 senders, window 1, 64 B, ${DUR}s"
+    for r in $(seq 1 "$REPS"); do
+      bench_run wsbridge S2 "$r" -- broadcast --url "$chat" --clients 100 --senders 100 --window 1 \
+        --size 64 --duration "$DUR" --warmup "$WARM" "${common[@]}" || true
+    done
+    if [ "${BENCH_STRACE:-0}" = 1 ]; then
+      if command -v strace >/dev/null; then sample_syscalls strace "$pidfile" "$chat"
+      else echo "  BENCH_STRACE=1: strace is not installed (apt-get install strace)"; fi
+    fi
+    if [ "${BENCH_PERF:-0}" = 1 ]; then
+      if command -v perf >/dev/null; then sample_syscalls perf "$pidfile" "$chat"
+      else echo "  BENCH_PERF=1: perf is not installed (apt-get install linux-perf)"; fi
+    fi
+  fi
+  if has S4; then
+    echo "S4 echo: 1 and 100 connections, 64 B and 64 KiB, ${DUR4}s"
+    for size in 64 65536; do
+      for n in 1 100; do
+        name=S4-${n}x$([ "$size" = 64 ] && echo 64B || echo 64KiB)
+        for r in $(seq 1 "$REPS"); do
+          bench_run wsbridge "$name" "$r" -- echo --url "$echo_url" --clients "$n" --size "$size" \
+            --duration "$DUR4" --warmup 1 "${common[@]}" || true
+        done
+      done
+    done
+  fi
+  bench_stop "wsbridge:$dir"
+  port=$(bench_free_port $((port + 1)))
+fi
+
+if has S3; then
+  children=$(bench_capacity_children "$S3_CONNS")
+  need_threads=$(( children * 500 + 2000 ))
+  pid_max=$(cat /proc/sys/kernel/pid_max)
+  threads_max=$(cat /proc/sys/kernel/threads-max)
+  if [ "$need_threads" -gt "$pid_max" ] || [ "$need_threads" -gt "$threads_max" ]; then
+    echo "S3: $children x 500 Apache threads need more than kernel.pid_max ($pid_max) / threads-max ($threads_max) allow" >&2
+  fi
+  nofile=$(ulimit -Hn)
+  if [ "$nofile" != unlimited ] && [ "$nofile" -lt $((S3_CONNS + 100)) ] && [ "$(id -u)" != 0 ]; then
+    echo "S3: the hard fd limit ($nofile) is below $((S3_CONNS + 100)); the load generator cannot open $S3_CONNS connections" >&2
+  fi
+  echo "S3 capacity: $S3_CONNS idle connections held ${HOLD}s ($children children x 500 threads, 256K stacks)"
+  for r in $(seq 1 "$REPS"); do
+    dir=$out/capacity
+    bench_wsbridge_capacity_start "$dir" "$port" "$S3_CONNS"
+    sleep 2  # every child has started its threads: the baseline RSS is idle
+    bench_run wsbridge S3 "$r" -- connect --url "ws://127.0.0.1:$port/ws/chat" --clients "$S3_CONNS" \
+      --hold "$HOLD" --concurrency 200 --threads "$THREADS" --pid-file "$dir/httpd.pid" || true
+    grep -E '\[(error|crit|alert|emerg)\]|AH00484' "$dir/logs/error.log" | tail -3 | sed 's/^/    apache: /' || true
+    bench_stop "wsbridge:$dir"
+    port=$(bench_free_port $((port + 1)))
+  done
+fi
+
+meta="{\"machine\":$(bench_machine_json),\"params\":{\"quick\":$([ -n "$QUICK" ] && echo true || echo false),\"reps\":$REPS,\"loadgen_threads\":$THREADS,\"duration\":$DUR,\"warmup\":$WARM,\"echo_duration\":$DUR4,\"s3_conns\":$S3_CONNS,\"s3_hold\":$HOLD}}"
+if [ -s "$out/syscalls.jsonl" ]; then
+  meta=${meta%\}}",\"syscalls\":[$(paste -sd, "$out/syscalls.jsonl")]}"
+fi
+python3 "$root/bench/summarize.py" "$RESULTS" "$out/summary.json" --meta "$meta"
