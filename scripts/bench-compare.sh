@@ -188,7 +188,7 @@ start_servers() {
     p=$(bench_free_port "$port"); port=$((p + 1))
     case $srv in
       wsbridge)
-        if [ "$kind" = fanout ]; then bench_wsbridge_start "$out/wsbridge" "$p" 2 100 "$WSBRIDGE_FANOUT_CONF"
+        if [ "$kind" = fanout ]; then bench_wsbridge_start "$out/wsbridge" "$p" 1 200 "$WSBRIDGE_FANOUT_CONF"
         else bench_wsbridge_capacity_start "$out/wsbridge" "$p" "$conns"; fi
         URL[$srv]=ws://127.0.0.1:$p/ws/chat; PROTO[$srv]=chat; PIDS[$srv]="--pid-file $out/wsbridge/httpd.pid" ;;
       nchan)

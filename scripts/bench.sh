@@ -26,9 +26,12 @@
 #                        much lower overhead than strace)
 #
 # The server instances (written under build/bench/):
-#   fanout   S1, S2, S4. mpm_event, 2 children x 100 threads. A WebSocket
+#   fanout   S1, S2, S4. mpm_event, 1 child x 200 threads. A WebSocket
 #            holds its Apache worker thread for its whole life, so the
-#            threads must outnumber the connections (100 + spare). The chat
+#            threads must outnumber the connections (100 + spare). One
+#            child, because every child's hub applies every chat event:
+#            a second child doubles that work on the same two cores and
+#            lets the faster child's senders run ahead of the slower one. The chat
 #            rate limit is raised (WSBridgeRateLimit 100000 100000): the
 #            default 20 msg/s per connection would refuse S2's senders.
 #   capacity S3. mpm_event, ThreadsPerChild 500 and one child per 500
@@ -120,7 +123,7 @@ port=$(bench_free_port "${BENCH_PORT:-18480}")
 : > "$out/syscalls.jsonl"
 if has S1 || has S2 || has S4; then
   dir=$out/fanout
-  bench_wsbridge_start "$dir" "$port" 2 100 "$WSBRIDGE_FANOUT_CONF"
+  bench_wsbridge_start "$dir" "$port" 1 200 "$WSBRIDGE_FANOUT_CONF"
   pidfile=$dir/httpd.pid
   chat=ws://127.0.0.1:$port/ws/chat
   echo_url=ws://127.0.0.1:$port/ws/echo

@@ -29,13 +29,10 @@ void EventFd::signal() {
 void EventFd::drain() {
   if (fd_ < 0) return;
   uint64_t value = 0;
-  // One read resets a non-semaphore eventfd, but a producer may signal again
-  // between reads; reading until EAGAIN leaves the counter at 0 either way.
-  for (;;) {
-    const ssize_t n = ::read(fd_, &value, sizeof value);
-    if (n == static_cast<ssize_t>(sizeof value)) continue;
-    if (n < 0 && errno == EINTR) continue;
-    return;
+  // One read resets a non-semaphore eventfd. A signal that lands after it
+  // leaves the fd readable, which costs at most one extra wake-up; a second
+  // read "to be sure" would cost a syscall (EAGAIN) on every wake-up instead.
+  while (::read(fd_, &value, sizeof value) < 0 && errno == EINTR) {
   }
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/hub_thread.h"
 
+#include "runtime/wake_batch.h"
+
 #include <time.h>
 
 #include <algorithm>
@@ -52,7 +54,11 @@ void HubThread::run() {
       overruns_.fetch_add(1, std::memory_order_relaxed);
       consumer_.on_overrun(rr.lost_from, rr.lost_to);
     }
-    for (const BusRecord& rec : batch) consumer_.apply(rec.seq, rec.payload);
+    {
+      // One wake-up per session per batch, not per record.
+      WakeBatch wakes;
+      for (const BusRecord& rec : batch) consumer_.apply(rec.seq, rec.payload);
+    }
     cursor_.store(cursor, std::memory_order_release);
     if (batch.empty() && !rr.overrun) {
       // Sleeps until a writer in any process appends (futex wake); the

@@ -18,6 +18,14 @@ OutboundQueue::OutboundQueue(size_t max_bytes) : max_bytes_(max_bytes) {}
 
 OutboundQueue::PushResult OutboundQueue::push(const FramePtr& frame) {
   bool wake = false;
+  PushResult result = push_deferred(frame, &wake);
+  if (wake) efd_.signal();
+  return result;
+}
+
+OutboundQueue::PushResult OutboundQueue::push_deferred(const FramePtr& frame, bool* wake_owed) {
+  bool& wake = *wake_owed;
+  wake = false;
   PushResult result = PushResult::Ok;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -37,7 +45,6 @@ OutboundQueue::PushResult OutboundQueue::push(const FramePtr& frame) {
       bytes_ += size;
     }
   }
-  if (wake) efd_.signal();
   return result;
 }
 

@@ -24,6 +24,9 @@ class OutboundQueue {
   // woken and Overflow is returned; later pushes return Overflow too.
   // After close() pushes return Closed.
   PushResult push(const FramePtr& frame);
+  // The same, but the eventfd write is left to the caller: *wake_owed says
+  // whether push() would have signalled (see WakeBatch).
+  PushResult push_deferred(const FramePtr& frame, bool* wake_owed);
 
   // Moves every queued frame to out (appending) in push order; returns the
   // number of bytes moved. Consumer thread only.

@@ -8,6 +8,7 @@
 #include <climits>
 
 #include "protocol/frame_encoder.h"
+#include "runtime/wake_batch.h"
 
 namespace wsb {
 
@@ -24,7 +25,12 @@ class QueuePeer : public Peer {
  public:
   explicit QueuePeer(std::shared_ptr<OutboundQueue> q) : q_(std::move(q)) {}
   bool deliver(const FramePtr& frame) override {
-    return q_->push(frame) == OutboundQueue::PushResult::Ok;
+    WakeBatch* batch = WakeBatch::current();
+    if (!batch) return q_->push(frame) == OutboundQueue::PushResult::Ok;
+    bool wake = false;
+    OutboundQueue::PushResult r = q_->push_deferred(frame, &wake);
+    if (wake) batch->defer(q_);
+    return r == OutboundQueue::PushResult::Ok;
   }
 
  private:
