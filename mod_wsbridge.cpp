@@ -3,6 +3,7 @@
 // protocol, runtime and chat live in src/ (see README.md "Design").
 #include <httpd.h>
 #include <http_config.h>
+#include <http_core.h>
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
@@ -58,7 +59,9 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
   if (!ChatService::get().setup_bus(s, s->process->pool)) return HTTP_INTERNAL_SERVER_ERROR;
   int threaded = 0;
   ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
-  if (threaded == AP_MPMQ_NOT_SUPPORTED) {
+  // Apache reads its config twice at start; warn on the real pass only.
+  bool dry_run = ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG;
+  if (threaded == AP_MPMQ_NOT_SUPPORTED && !dry_run) {
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                  "wsbridge: running under a non-threaded MPM (%s): every WebSocket occupies a "
                  "whole child process; use mpm_event or mpm_worker for many connections",
