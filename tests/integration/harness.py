@@ -21,6 +21,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Every instance started and not yet stopped, so the runner can stop them
+# even when a test is interrupted (see run.py).
+RUNNING = set()
+
+
+def stop_all():
+    for a in list(RUNNING):
+        a.stop()
+
+
 class Apache:
     """A private Apache: `with Apache(extra_conf="...") as a: a.port`."""
 
@@ -51,12 +61,14 @@ class Apache:
 
     def start(self):
         r = self._run("start", check=False)
+        RUNNING.add(self)
         if r.returncode != 0:
             raise RuntimeError("apache did not start: " + r.stdout + r.stderr)
         return self
 
     def stop(self):
         self._run("stop", check=False)
+        RUNNING.discard(self)
 
     def graceful(self):
         self._run("graceful")

@@ -20,7 +20,21 @@ def on_alarm(signum, frame):
     raise TestTimeout("test took longer than its time limit")
 
 
+def on_term(signum, frame):
+    raise SystemExit(f"stopped by signal {signum}")
+
+
 def main(argv):
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        return run_all(argv)
+    finally:
+        # Nothing is left running, whatever happened to the tests.
+        import harness
+        harness.stop_all()
+
+
+def run_all(argv):
     names = argv or sorted(f[:-3] for f in os.listdir(HERE) if f.startswith("test_") and f.endswith(".py"))
     only = os.environ.get("TEST_FILTER")
     passed = failed = 0
@@ -56,7 +70,7 @@ def main(argv):
                     failed += 1
                     print(f"FAIL {name}.{tname}: {type(e).__name__}: {e}", flush=True)
                     traceback.print_exc()
-                    if isinstance(e, KeyboardInterrupt):
+                    if isinstance(e, (KeyboardInterrupt, SystemExit)):
                         raise
         finally:
             if teardown:
