@@ -13,13 +13,18 @@ proto="src/protocol/frame_parser.cpp src/protocol/utf8_validator.cpp src/protoco
 declare -A srcs=(
   [frame_parser]="tests/fuzz/fuzz_frame_parser.cpp $proto"
   [handshake]="tests/fuzz/fuzz_handshake.cpp src/protocol/handshake.cpp -lssl -lcrypto"
+  [chat]="tests/fuzz/fuzz_chat.cpp src/chat/*.cpp src/protocol/frame_encoder.cpp src/protocol/masking.cpp -lssl -lcrypto"
 )
-declare -A maxlen=([frame_parser]=4096 [handshake]=1024)
+declare -A maxlen=([frame_parser]=4096 [handshake]=1024 [chat]=4096)
+# RapidJSON 1.1.0 (Debian's) does pointer arithmetic on its empty internal
+# stack (null + 0 bytes: harmless, but clang's pointer-overflow check flags
+# it inside the library's header); everything else stays checked.
+declare -A extra=([chat]="-fno-sanitize=pointer-overflow")
 status=0
 for name in "${!srcs[@]}"; do
   bin=$out/fuzz_$name
   # shellcheck disable=SC2086
-  $CXX $FLAGS ${srcs[$name]} -o "$bin"
+  $CXX $FLAGS ${extra[$name]:-} ${srcs[$name]} -o "$bin"
   work=$out/corpus_$name
   rm -rf "$work"; mkdir -p "$work"
   cp tests/fuzz/corpus/"$name"/* "$work"/ 2>/dev/null || true
