@@ -82,6 +82,7 @@ apr_status_t child_exit(void*) {
 void child_init(apr_pool_t* pchild, server_rec* s) {
   ProcessState& ps = process_state();
   ps.stop.stopping.store(false);
+  install_stop_check();
   if (ps.shared) {
     ps.slot = ps.shared->claim(static_cast<int>(getpid()));
     if (!ps.slot)

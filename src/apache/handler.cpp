@@ -179,6 +179,8 @@ ChatConfig chat_config(const DirConfig* d) {
 
 }  // namespace
 
+void install_stop_check() { process_state().stop.check = mpm_stopping; }
+
 int upgrade_handler(request_rec* r) {
   if (!r->handler || strcmp(r->handler, "wsbridge") != 0) return DECLINED;
   DirConfig* d = dir_config(r);
@@ -273,7 +275,6 @@ int upgrade_handler(request_rec* r) {
   int app_index = static_cast<int>(app);
   SessionStats& stats = ps.stats(app_index);
   stats.accepted.fetch_add(1, std::memory_order_relaxed);
-  ps.stop.check = mpm_stopping;
   ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "wsbridge: upgraded %s (app %s)", r->uri,
                 app == AppKind::Chat ? "chat" : "echo");
 

@@ -21,6 +21,8 @@ struct ProcessState {
 ProcessState& process_state();
 
 int upgrade_handler(request_rec* r);
+// Child init: sessions also ask the MPM whether it is stopping (prefork).
+void install_stop_check();
 int status_handler(request_rec* r);
 void register_status_hooks();
 
