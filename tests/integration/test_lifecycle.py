@@ -242,3 +242,52 @@ def test_max_connections_refuses_with_503():
         for w in clients:
             w.shutdown()
         a.stop()
+
+
+@time_limit(30)
+def test_max_connections_per_child_closes_with_1001_and_new_child_serves():
+    # A child that reaches MaxConnectionsPerChild stops gracefully: its
+    # open WebSockets get 1001 within 2 s and a new child takes over.
+    # 4 = instance.sh's readiness probe + 2 clients + the last one.
+    a = Apache(extra_conf="MaxConnectionsPerChild 4\n", children=1, threads=8, max_workers=16).start()
+    try:
+        first = [WS(a.port) for _ in range(2)]
+        for w in first:
+            w.send(TEXT, b"x")
+            assert w.recv_message() == (TEXT, b"x")
+        threads, results = collect_closes(first, timeout=4)
+        # The third connection is the child's last: it may be served or get
+        # 503 "server is restarting"; either way the child now stops.
+        try:
+            third = WS(a.port)
+            third.shutdown()
+        except AssertionError as e:
+            assert "503" in str(e), e
+        for t in threads:
+            t.join(6)
+        check_closed_with_1001(results)
+        w = ws_connect_retry(a.port, timeout=5)
+        w.send(TEXT, b"after")
+        assert w.recv_message() == (TEXT, b"after")
+        w.shutdown()
+        no_child_crash(a)
+    finally:
+        a.stop()
+
+
+@time_limit(20)
+def test_hard_stop_closes_sockets_promptly():
+    # `apache2 -k stop`: mpm_event closes the client sockets itself before
+    # any module hook runs (README, "Hard stop differs"), so no close frame
+    # can be sent, but the TCP connection must end at once, not hang.
+    a = Apache().start()
+    try:
+        clients = [WS(a.port) for _ in range(3)]
+        t0 = time.time()
+        a.stop()
+        for w in clients:
+            ws_rest_until_eof(w, timeout=3)  # raises if the server keeps it open
+        assert time.time() - t0 < 5, f"sockets closed only after {time.time() - t0:.1f}s"
+
+    finally:
+        a.stop()
