@@ -4,6 +4,7 @@
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
+#include <util_script.h>
 #include <ap_mpm.h>
 #include <apr_strings.h>
 #include <apr_portable.h>
@@ -132,38 +133,12 @@ class ConnectionSlot {
   bool ok_ = true;
 };
 
-// A query parameter, URL-decoded ("" when absent or undecodable).
+// A query parameter, URL-decoded by Apache ("" when absent).
 std::string query_param(request_rec* r, const char* name) {
-  if (!r->args) return {};
-  size_t n = strlen(name);
-  for (const char* p = r->args; p && *p;) {
-    const char* end = strchr(p, '&');
-    size_t len = end ? static_cast<size_t>(end - p) : strlen(p);
-    if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
-      char* v = apr_pstrmemdup(r->pool, p + n + 1, len - n - 1);
-      for (char* q = v; *q; ++q)
-        if (*q == '+') *q = ' ';
-      if (ap_unescape_url(v) != OK) return {};
-      return v;
-    }
-    p = end ? end + 1 : nullptr;
-  }
-  return {};
-}
-
-// "token.<t>" among the offered subprotocols (browsers cannot set headers
-// on a WebSocket, but they can offer subprotocols).
-std::string token_from_subprotocols(std::string_view offered) {
-  while (!offered.empty()) {
-    size_t comma = offered.find(',');
-    std::string_view item = offered.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (item.size() > 6 && item.substr(0, 6) == "token.") return std::string(item);
-    if (comma == std::string_view::npos) break;
-    offered.remove_prefix(comma + 1);
-  }
-  return {};
+  apr_table_t* args = nullptr;
+  ap_args_to_table(r, &args);
+  const char* v = args ? apr_table_get(args, name) : nullptr;
+  return v ? v : "";
 }
 
 ChatConfig chat_config(const DirConfig* d) {
@@ -219,6 +194,7 @@ int upgrade_handler(request_rec* r) {
     apr_table_setn(r->err_headers_out, "Retry-After", "5");
     return refuse(r, HTTP_SERVICE_UNAVAILABLE, "too many WebSocket connections (WSBridgeMaxConnections)");
   }
+  ps.stop.refresh_from_mpm();  // once per upgrade: prefork has no stop hook
   if (ps.stop.is_stopping()) {
     apr_table_setn(r->err_headers_out, "Retry-After", "1");
     return refuse(r, HTTP_SERVICE_UNAVAILABLE, "server is restarting");
@@ -235,7 +211,9 @@ int upgrade_handler(request_rec* r) {
       return refuse(r, HTTP_SERVICE_UNAVAILABLE, "chat bus unavailable");
     }
     if (!chat_cfg.secret.empty()) {
-      std::string proto_token = token_from_subprotocols(req.protocols);
+      // Browsers cannot set headers on a WebSocket, but they can offer a
+      // subprotocol "token.<t>".
+      std::string proto_token(first_list_element_with_prefix(req.protocols, "token."));
       std::string token = query_param(r, "token");
       if (token.empty() && !proto_token.empty()) token = proto_token.substr(6);
       TokenStatus ts = token.empty() ? TokenStatus::Malformed

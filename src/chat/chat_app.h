@@ -1,22 +1,15 @@
 // WSBridgeApp chat: adapts a ChatConnection to the session runtime. Runs on
 // the session thread.
 #pragma once
-#include <sys/time.h>
-#include <unistd.h>
 
 #include <memory>
 #include <string>
 
 #include "chat/chat_connection.h"
+#include "runtime/clock.h"
 #include "runtime/session.h"
 
 namespace wsb {
-
-inline int64_t wall_clock_ms() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  return static_cast<int64_t>(tv.tv_sec) * 1000 + tv.tv_usec / 1000;
-}
 
 class ChatApp : public App {
  public:

@@ -175,6 +175,17 @@ std::string encode_welcome(std::string_view you, std::string_view conn_id, long 
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+namespace {
+// The common end of every room event: its place in the order, and its time.
+void end_room_event(JsonWriter& w, uint64_t seq, int64_t ts) {
+  w.Key("seq");
+  w.Uint64(seq);
+  w.Key("ts");
+  w.Int64(ts);
+  w.EndObject();
+}
+}  // namespace
+
 std::string encode_message_event(std::string_view room, std::string_view from,
                                  std::string_view text, uint64_t seq, int64_t ts) {
   rapidjson::StringBuffer buf;
@@ -182,11 +193,7 @@ std::string encode_message_event(std::string_view room, std::string_view from,
   write_event_head(w, "message", room);
   write_field(w, "from", from);
   write_field(w, "text", text);
-  w.Key("seq");
-  w.Uint64(seq);
-  w.Key("ts");
-  w.Int64(ts);
-  w.EndObject();
+  end_room_event(w, seq, ts);
   return std::string(buf.GetString(), buf.GetSize());
 }
 
@@ -197,11 +204,7 @@ std::string encode_system_event(std::string_view room, std::string_view event,
   write_event_head(w, "system", room);
   write_field(w, "event", event);
   write_field(w, "name", name);
-  w.Key("seq");
-  w.Uint64(seq);
-  w.Key("ts");
-  w.Int64(ts);
-  w.EndObject();
+  end_room_event(w, seq, ts);
   return std::string(buf.GetString(), buf.GetSize());
 }
 

@@ -145,6 +145,16 @@ HandshakeResult reject(int status, const char* why) {
 
 }  // namespace
 
+std::string_view first_list_element_with_prefix(std::string_view list, std::string_view prefix) {
+  std::string_view found;
+  any_list_element(list, [&](std::string_view item) {
+    if (item.size() <= prefix.size() || item.substr(0, prefix.size()) != prefix) return false;
+    found = item;
+    return true;
+  });
+  return found;
+}
+
 bool header_has_token(std::string_view list, std::string_view token) {
   if (token.empty()) return false;
   return any_list_element(list, [&](std::string_view t) { return iequals(t, token); });

@@ -54,6 +54,10 @@ bool is_valid_websocket_key(std::string_view key);
 // (case-insensitive, optional whitespace around elements).
 bool header_has_token(std::string_view list, std::string_view token);
 
+// The first element of a comma-separated header list that starts with
+// prefix (trimmed like header_has_token; case-sensitive), or "" if none.
+std::string_view first_list_element_with_prefix(std::string_view list, std::string_view prefix);
+
 // Checks an Origin value against the policy; host is the request's Host.
 bool origin_allowed(std::string_view origin, std::string_view host, bool is_https,
                     const std::vector<std::string>& allowed);

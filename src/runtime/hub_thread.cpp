@@ -1,8 +1,7 @@
 #include "runtime/hub_thread.h"
 
+#include "runtime/clock.h"
 #include "runtime/wake_batch.h"
-
-#include <time.h>
 
 #include <algorithm>
 #include <vector>
@@ -11,13 +10,6 @@ namespace wsb {
 
 HubThread::HubThread(Bus& bus, BusConsumer& consumer, uint64_t cursor)
     : bus_(bus), consumer_(consumer), cursor_(cursor) {
-  // A process that starts after the log has wrapped begins at the oldest
-  // record kept: what came before is not "lost" to it, it never had it (the
-  // engine then treats its first record as a late start, not an overrun).
-  if (cursor == 0) {
-    uint64_t first = bus_.first_seq();
-    if (first > 1) cursor_.store(first - 1);
-  }
   thread_ = std::thread([this] { run(); });
 }
 
@@ -30,20 +22,22 @@ void HubThread::stop() {
 }
 
 namespace {
-int64_t now_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 constexpr int kTickMs = 1000;
 }  // namespace
 
 void HubThread::run() {
   std::vector<BusRecord> batch;
   uint64_t cursor = cursor_.load();
-  int64_t next_tick = now_ms() + kTickMs;
+  // A process that starts after the log has wrapped begins at the oldest
+  // record kept: what came before is not "lost" to it, it never had it. Asked
+  // here, on the hub thread, because for Redis it is a network round trip.
+  if (cursor == 0) {
+    uint64_t first = bus_.first_seq();
+    if (first > 1) cursor = first - 1;
+  }
+  int64_t next_tick = monotonic_ms() + kTickMs;
   while (!stopping_.load(std::memory_order_acquire)) {
-    int64_t now = now_ms();
+    int64_t now = monotonic_ms();
     if (now >= next_tick) {
       consumer_.on_tick();
       next_tick = now + kTickMs;
@@ -63,7 +57,7 @@ void HubThread::run() {
     if (batch.empty() && !rr.overrun) {
       // Sleeps until a writer in any process appends (futex wake); the
       // timeout only bounds how long a lost stop request could go unseen.
-      bus_.wait(cursor, static_cast<int>(std::max<int64_t>(1, next_tick - now_ms())));
+      bus_.wait(cursor, static_cast<int>(std::max<int64_t>(1, next_tick - monotonic_ms())));
     }
   }
 }

@@ -48,8 +48,9 @@ OutboundQueue::PushResult OutboundQueue::push_deferred(const FramePtr& frame, bo
   return result;
 }
 
-size_t OutboundQueue::drain(std::vector<FramePtr>& out) {
+size_t OutboundQueue::drain(std::vector<FramePtr>& out, bool* overflowed) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (overflowed) *overflowed = overflowed_;
   if (out.empty()) {
     // Swapping hands the consumer's spare capacity back to the producers,
     // so steady-state traffic allocates nothing and the lock is held O(1).

@@ -30,7 +30,9 @@ class OutboundQueue {
 
   // Moves every queued frame to out (appending) in push order; returns the
   // number of bytes moved. Consumer thread only.
-  size_t drain(std::vector<FramePtr>& out);
+  // *overflowed (if given) reports the sticky overflow flag under the same
+  // lock, so the consumer needs no second lock per wake-up.
+  size_t drain(std::vector<FramePtr>& out, bool* overflowed = nullptr);
 
   // Stops accepting frames (consumer is going away) and drops queued ones.
   void close();

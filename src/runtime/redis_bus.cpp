@@ -1,6 +1,8 @@
 // Redis-backed bus (see redis_bus.h, and docs/redis.md for the design).
 #include "runtime/redis_bus.h"
 
+#include "runtime/clock.h"
+
 #include <hiredis/hiredis.h>
 #include <poll.h>
 
@@ -20,11 +22,6 @@ struct ContextFree { void operator()(redisContext* c) const { redisFree(c); } };
 struct ReplyFree { void operator()(redisReply* r) const { freeReplyObject(r); } };
 using ContextPtr = std::unique_ptr<redisContext, ContextFree>;
 using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
-
-int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
 
 timeval to_timeval(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
 
@@ -169,7 +166,7 @@ class RedisBus::Link {
       if (ctx_->err != 0 || (::poll(&p, 1, 0) > 0 && p.revents != 0)) ctx_.reset();
     }
     if (ctx_) return ctx_.get();
-    if (now_ms() < retry_at_ms_ && bus_.recoveries_.load() == recoveries_seen_) return nullptr;
+    if (monotonic_ms() < retry_at_ms_ && bus_.recoveries_.load() == recoveries_seen_) return nullptr;
     return connect() ? ctx_.get() : nullptr;
   }
   int64_t retry_at_ms() const { return retry_at_ms_; }
@@ -217,7 +214,7 @@ class RedisBus::Link {
     pending = false;
     const RedisBusOptions& o = bus_.options_;
     backoff_ms_ = backoff_ms_ == 0 ? o.backoff_min_ms : std::min(backoff_ms_ * 2, o.backoff_max_ms);
-    retry_at_ms_ = now_ms() + backoff_ms_;
+    retry_at_ms_ = monotonic_ms() + backoff_ms_;
     recoveries_seen_ = bus_.recoveries_.load();
     bus_.link_failed(why);
   }
@@ -362,9 +359,9 @@ bool RedisBus::wait(uint64_t cursor, int timeout_ms) {
     std::lock_guard<std::mutex> cache_lock(cache_mu_);
     if (!cache_.empty() && cache_.back().seq > cursor) return true;
   }
-  const int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+  const int64_t deadline = timeout_ms < 0 ? INT64_MAX : monotonic_ms() + timeout_ms;
   Link& w = *waiter_;
-  for (int64_t now = now_ms(); now < deadline; now = now_ms()) {
+  for (int64_t now = monotonic_ms(); now < deadline; now = monotonic_ms()) {
     if (!w.pending) {
       if (!w.ready()) {
         if (sleep_until_woken(std::min(deadline, std::max(w.retry_at_ms(), now + 1)))) return true;
@@ -392,7 +389,7 @@ bool RedisBus::wait(uint64_t cursor, int timeout_ms) {
       if (!w.receive(&reply) || !reply) continue;  // failed (reported) or incomplete
       w.pending = false;
       if (consume_wait_reply(cursor, reply.get())) return true;
-    } else if (now_ms() >= w.pending_deadline_ms) {
+    } else if (monotonic_ms() >= w.pending_deadline_ms) {
       w.fail("XREAD BLOCK: no reply in time");
     }
   }
@@ -419,7 +416,7 @@ bool RedisBus::consume_wait_reply(uint64_t cursor, const void* raw) {
 
 bool RedisBus::sleep_until_woken(int64_t until_ms) {
   pollfd p{wake_fd_.fd(), POLLIN, 0};
-  const int64_t left = std::clamp<int64_t>(until_ms - now_ms(), 0, INT_MAX);
+  const int64_t left = std::clamp<int64_t>(until_ms - monotonic_ms(), 0, INT_MAX);
   if (::poll(&p, 1, static_cast<int>(left)) <= 0 || !(p.revents & POLLIN)) return false;
   wake_fd_.drain();
   return true;
@@ -465,7 +462,7 @@ void RedisBus::link_failed(const std::string& error) {
     if (health_ == Health::Down) return;
     health_ = Health::Down;
     ++status_.outages;
-    down_since_ms_ = now_ms();
+    down_since_ms_ = monotonic_ms();
   }
   if (listener_) listener_(RedisBusEvent::Down, error);
 }
@@ -476,7 +473,7 @@ void RedisBus::link_succeeded() {
   {
     std::lock_guard<std::mutex> lock(state_mu_);
     if (health_ == Health::Up) return;
-    if (health_ == Health::Down) detail = "after " + std::to_string(now_ms() - down_since_ms_) + " ms";
+    if (health_ == Health::Down) detail = "after " + std::to_string(monotonic_ms() - down_since_ms_) + " ms";
     if (health_ == Health::Down) recoveries_.fetch_add(1);
     health_ = Health::Up;
     status_.connected = true;

@@ -1,7 +1,6 @@
 #include "runtime/session.h"
 
 #include <poll.h>
-#include <time.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -11,12 +10,6 @@
 #include "runtime/wake_batch.h"
 
 namespace wsb {
-
-int64_t monotonic_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 namespace {
 
@@ -44,7 +37,7 @@ constexpr int kMaxReadsPerRound = 16;
 }  // namespace
 
 Session::Session(Transport& transport, App& app, const SessionOptions& options,
-                 const StopFlag& stop, SessionStats& stats)
+                 StopFlag& stop, SessionStats& stats)
     : transport_(transport),
       app_(app),
       options_(options),
@@ -136,8 +129,9 @@ bool Session::read_input() {
 bool Session::flush() {
   batch_.clear();
   if (!close_written_) {
-    queue_->drain(batch_);
-    if (queue_->overflowed()) {
+    bool overflowed = false;
+    queue_->drain(batch_, &overflowed);
+    if (overflowed) {
       // A consumer that cannot keep up is cut off instead of buffering
       // without bound; what is queued for it is dropped.
       batch_.clear();
@@ -215,7 +209,10 @@ uint16_t Session::run() {
     more_input_ = false;
     int rc = ::poll(fds, 2, timeout);
     if (rc < 0) {
-      if (errno == EINTR) continue;  // prefork's stop signal lands here; re-checked above
+      if (errno == EINTR) {  // prefork's stop signal lands here
+        stop_.refresh_from_mpm();
+        continue;
+      }
       break;
     }
     if (fds[1].revents) queue_->clear_wake();

@@ -12,6 +12,7 @@
 
 #include "protocol/frame_parser.h"
 #include "protocol/opcode.h"
+#include "runtime/clock.h"
 #include "runtime/outbound_queue.h"
 #include "runtime/peer.h"
 #include "runtime/session_stats.h"
@@ -41,19 +42,22 @@ class App {
 
 // Signals that the server is stopping; shared by every session of a process.
 // Tells sessions that the server is stopping; shared by every session of a
-// process. `check` is asked too (prefork only learns of a stop via the MPM's
-// state, after a signal interrupted poll()).
+// process. The child_stopping hook sets `stopping` and wakes every session.
+// Prefork has no such hook call while a handler runs: a signal interrupts
+// poll() instead, and only then is `check` (the MPM's state) asked, so the
+// per-message path never pays for it.
 struct StopFlag {
   std::atomic<bool> stopping{false};
   bool (*check)() = nullptr;
-  bool is_stopping() const {
-    return stopping.load(std::memory_order_acquire) || (check != nullptr && check());
+  bool is_stopping() const { return stopping.load(std::memory_order_acquire); }
+  void refresh_from_mpm() {
+    if (check != nullptr && check()) stopping.store(true, std::memory_order_release);
   }
 };
 
 class Session : private FrameSink {
  public:
-  Session(Transport& transport, App& app, const SessionOptions& options, const StopFlag& stop,
+  Session(Transport& transport, App& app, const SessionOptions& options, StopFlag& stop,
           SessionStats& stats);
   ~Session() override;
   Session(const Session&) = delete;
@@ -93,7 +97,7 @@ class Session : private FrameSink {
   Transport& transport_;
   App& app_;
   SessionOptions options_;
-  const StopFlag& stop_;
+  StopFlag& stop_;
   SessionStats& stats_;
   FrameParser parser_;
   std::shared_ptr<OutboundQueue> queue_;
@@ -114,6 +118,5 @@ class Session : private FrameSink {
   uint16_t close_code_ = close_code::kAbnormal;
 };
 
-int64_t monotonic_ms();
 
 }  // namespace wsb
