@@ -14,7 +14,8 @@ struct ChatConfig {
   // Longest message text, in bytes of UTF-8 (bytes, not code points, because
   // bytes are what memory and bandwidth cost).
   size_t max_text_length = 4096;
-  // Token bucket per connection: sustained commands per second and burst.
+  // Token bucket per connection: sustained commands per second and burst
+  // (burst 0: no limit, WSBridgeRateLimit off).
   double rate_per_sec = 20;
   double rate_burst = 40;
   // Rate-limited commands in a row before the connection is closed with 1008

@@ -23,6 +23,7 @@ void RateLimiter::refill(int64_t now_ms) {
 }
 
 bool RateLimiter::allow(int64_t now_ms) {
+  if (burst_milli_ <= 0) return true;  // off: a bucket that can never hold a token
   refill(now_ms);
   if (milli_tokens_ < 1000.0) return false;
   milli_tokens_ -= 1000.0;

@@ -10,6 +10,8 @@ class RateLimiter {
  public:
   // rate_per_sec tokens are added per second up to burst; the bucket starts
   // full so a page can join its rooms and send a few messages at once.
+  // A burst of 0 (WSBridgeRateLimit off) allows everything; a rate of 0
+  // with a burst allows only the burst.
   RateLimiter(double rate_per_sec, double burst);
 
   // Takes one token if available. A clock that goes backwards adds nothing

@@ -60,3 +60,9 @@ TEST(RateLimiter, DeterministicForTheSameTimes) {
   RateLimiter a(7, 5), b(7, 5);
   for (int64_t t = 0; t < 5000; t += 37) CHECK_EQUAL(a.allow(t), b.allow(t));
 }
+
+TEST(RateLimiter, BurstZeroIsOff) {
+  // WSBridgeRateLimit off stores rate 0 and burst 0: nothing is refused.
+  RateLimiter off(0, 0);
+  for (int64_t i = 0; i < 10000; ++i) CHECK_TRUE(off.allow(i / 100));
+}
