@@ -148,7 +148,7 @@ bool ChatService::ensure_started(server_rec* s) {
   if (!bus) return false;
   engine_config_.history_size = static_cast<size_t>(history_size(server_config(s)));
   engine_ = std::make_unique<ChatEngine>(engine_config_);
-  hub_ = std::make_unique<HubThread>(*bus, *this, 0);
+  hub_ = std::make_unique<HubThread>(*bus, *this, 0, batch_window(server_config(s)));
   started_.store(true, std::memory_order_release);
   ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "wsbridge: chat hub started in child %d", (int)getpid());
   return true;

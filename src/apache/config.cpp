@@ -18,15 +18,18 @@ apr_off_t max_frame(const DirConfig* d) { return d->max_frame >= 0 ? d->max_fram
 apr_off_t max_queued(const DirConfig* d) { return d->max_queued >= 0 ? d->max_queued : Limits::kMaxQueued; }
 apr_interval_time_t ping_interval(const DirConfig* d) { return d->ping_interval >= 0 ? d->ping_interval : Limits::kPing; }
 apr_interval_time_t idle_timeout(const DirConfig* d) { return d->idle_timeout >= 0 ? d->idle_timeout : Limits::kIdle; }
+bool hub_writes(const DirConfig* d) { return d->hub_writes != 0; }
 int max_connections(const ServerConfig* s) { return s->max_connections >= 0 ? s->max_connections : Limits::kMaxConnections; }
 int history_size(const ServerConfig* s) { return s->history_size >= 0 ? s->history_size : Limits::kHistory; }
 apr_off_t bus_size(const ServerConfig* s) { return s->bus_size >= 0 ? s->bus_size : Limits::kBusSize; }
+apr_interval_time_t batch_window(const ServerConfig* s) { return s->batch_window >= 0 ? s->batch_window : Limits::kBatchWindow; }
 
 void* create_dir_config(apr_pool_t* p, char*) {
   auto* d = static_cast<DirConfig*>(apr_pcalloc(p, sizeof(DirConfig)));
   d->app = AppKind::Unset;
   d->max_message = d->max_frame = d->max_queued = -1;
   d->ping_interval = d->idle_timeout = -1;
+  d->hub_writes = -1;
   d->max_text_length = -1;
   d->rate_per_sec = d->rate_burst = -1;
   return d;
@@ -44,6 +47,7 @@ void* merge_dir_config(apr_pool_t* p, void* basev, void* addv) {
   m->max_queued = add->max_queued >= 0 ? add->max_queued : base->max_queued;
   m->ping_interval = add->ping_interval >= 0 ? add->ping_interval : base->ping_interval;
   m->idle_timeout = add->idle_timeout >= 0 ? add->idle_timeout : base->idle_timeout;
+  m->hub_writes = add->hub_writes >= 0 ? add->hub_writes : base->hub_writes;
   m->max_text_length = add->max_text_length >= 0 ? add->max_text_length : base->max_text_length;
   m->rate_per_sec = add->rate_per_sec >= 0 ? add->rate_per_sec : base->rate_per_sec;
   m->rate_burst = add->rate_burst >= 0 ? add->rate_burst : base->rate_burst;
@@ -56,6 +60,7 @@ void* create_server_config(apr_pool_t* p, server_rec*) {
   s->max_connections = -1;
   s->bus_size = -1;
   s->history_size = -1;
+  s->batch_window = -1;
   return s;
 }
 
@@ -67,6 +72,7 @@ void* merge_server_config(apr_pool_t* p, void* basev, void* addv) {
   m->bus_size = add->bus_size >= 0 ? add->bus_size : base->bus_size;
   m->bus_url = add->bus_url ? add->bus_url : base->bus_url;
   m->history_size = add->history_size >= 0 ? add->history_size : base->history_size;
+  m->batch_window = add->batch_window >= 0 ? add->batch_window : base->batch_window;
   return m;
 }
 
@@ -102,16 +108,19 @@ const char* parse_size(cmd_parms* cmd, const char* arg, apr_off_t lo, apr_off_t 
 }
 
 // Seconds by default; "500ms", "2m" per ap_timeout_parameter_parse. 0 = off.
+// unit: what a bare number means, "s" or "ms".
 const char* parse_duration(cmd_parms* cmd, const char* arg, apr_interval_time_t hi,
-                           apr_interval_time_t* out) {
+                           apr_interval_time_t* out, const char* unit = "s") {
   apr_interval_time_t t;
-  if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS || t < 0) {
-    return apr_psprintf(cmd->pool, "%s: '%s' is not a duration (seconds, or with ms/s/mi/h)",
-                        cmd->directive->directive, arg);
+  if (ap_timeout_parameter_parse(arg, &t, unit) != APR_SUCCESS || t < 0) {
+    return apr_psprintf(cmd->pool, "%s: '%s' is not a duration (%s, or with ms/s/mi/h)",
+                        cmd->directive->directive, arg, strcmp(unit, "ms") ? "seconds" : "milliseconds");
   }
   if (t > hi) {
-    return apr_psprintf(cmd->pool, "%s: %s is too long (at most %" APR_TIME_T_FMT " s)",
-                        cmd->directive->directive, arg, apr_time_sec(hi));
+    const bool in_ms = hi < apr_time_from_sec(1);
+    return apr_psprintf(cmd->pool, "%s: %s is too long (at most %" APR_TIME_T_FMT " %s)",
+                        cmd->directive->directive, arg, in_ms ? apr_time_as_msec(hi) : apr_time_sec(hi),
+                        in_ms ? "ms" : "s");
   }
   *out = t;
   return nullptr;
@@ -241,6 +250,18 @@ const char* set_bus_size(cmd_parms* cmd, void*, const char* arg) {
   return parse_size(cmd, arg, 64 << 10, apr_off_t(1) << 30, &sconf(cmd)->bus_size);
 }
 
+const char* set_batch_window(cmd_parms* cmd, void*, const char* arg) {
+  // One hub per child serves every chat endpoint: a server-wide setting.
+  const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+  if (err) return err;
+  return parse_duration(cmd, arg, apr_time_from_msec(100), &sconf(cmd)->batch_window, "ms");
+}
+
+const char* set_hub_writes(cmd_parms*, void* d, int on) {
+  dconf(d)->hub_writes = on ? 1 : 0;
+  return nullptr;
+}
+
 const char* set_bus(cmd_parms* cmd, void*, const char* arg) {
   const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
   if (err) return err;
@@ -277,6 +298,8 @@ const command_rec directives[] = {
     {"WSBridgeMaxQueuedBytes", fn(set_max_queued), nullptr, WSB_DIR, TAKE1, "outbound bytes queued per connection before it is cut off (default 4M)"},
     {"WSBridgePingInterval", fn(set_ping), nullptr, WSB_DIR, TAKE1, "ping a quiet peer after this long (default 30s; 0 = off)"},
     {"WSBridgeIdleTimeout", fn(set_idle), nullptr, WSB_DIR, TAKE1, "close a peer silent this long (default 75s; 0 = off)"},
+    {"WSBridgeHubWrites", fn(set_hub_writes), nullptr, WSB_DIR, FLAG, "let the hub write to plain (non-TLS) sockets itself instead of waking the connection's thread (default On)"},
+    {"WSBridgeBatchWindow", fn(set_batch_window), nullptr, RSRC_CONF, TAKE1, "while chat events keep coming, hand them to each connection at most once per this window (default 2ms; 0 = at once)"},
     {"WSBridgeHistorySize", fn(set_history), nullptr, RSRC_CONF, TAKE1, "events kept per chat room (default 100)"},
     {"WSBridgeMaxTextLength", fn(set_text_length), nullptr, WSB_DIR, TAKE1, "longest chat text in bytes (default 4096)"},
     {"WSBridgeRateLimit", fn(set_rate), nullptr, WSB_DIR, TAKE12, "chat commands per second and burst (default 20 40), or off"},

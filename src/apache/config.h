@@ -22,6 +22,7 @@ struct DirConfig {
   apr_off_t max_queued;
   apr_interval_time_t ping_interval;  // -1 = unset; 0 = off
   apr_interval_time_t idle_timeout;
+  int hub_writes;                     // -1 = unset (on); 0 = off
   // chat
   int max_text_length;
   double rate_per_sec;                // < 0 = unset
@@ -34,6 +35,7 @@ struct ServerConfig {
   apr_off_t bus_size;                 // -1 = unset
   const char* bus_url;                // NULL = shared memory
   int history_size;                   // -1 = unset
+  apr_interval_time_t batch_window;   // -1 = unset
 };
 
 // Effective values (defaults applied).
@@ -46,6 +48,7 @@ struct Limits {
   static constexpr apr_off_t kBusSize = 16 << 20;
   static constexpr int kHistory = 100;
   static constexpr int kTextLength = 4096;
+  static constexpr apr_interval_time_t kBatchWindow = 1000;  // 1 ms
 };
 
 apr_off_t max_message(const DirConfig* d);
@@ -53,9 +56,11 @@ apr_off_t max_frame(const DirConfig* d);
 apr_off_t max_queued(const DirConfig* d);
 apr_interval_time_t ping_interval(const DirConfig* d);
 apr_interval_time_t idle_timeout(const DirConfig* d);
+bool hub_writes(const DirConfig* d);
 int max_connections(const ServerConfig* s);
 int history_size(const ServerConfig* s);
 apr_off_t bus_size(const ServerConfig* s);
+apr_interval_time_t batch_window(const ServerConfig* s);
 
 void* create_dir_config(apr_pool_t* p, char* dir);
 void* merge_dir_config(apr_pool_t* p, void* base, void* add);

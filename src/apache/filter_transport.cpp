@@ -1,6 +1,9 @@
 #include "apache/filter_transport.h"
 
+#include <http_connection.h>
+#include <http_core.h>
 #include <http_log.h>
+#include <apr_portable.h>
 
 #include "apache/config.h"
 
@@ -12,7 +15,18 @@ FilterTransport::FilterTransport(conn_rec* c, int poll_fd)
     : c_(c),
       fd_(poll_fd),
       in_(apr_brigade_create(c->pool, c->bucket_alloc)),
-      out_(apr_brigade_create(c->pool, c->bucket_alloc)) {}
+      out_(apr_brigade_create(c->pool, c->bucket_alloc)) {
+  // The hub may write to the socket itself only when Apache would pass the
+  // bytes through unchanged: the core output filter alone (no mod_ssl, no
+  // HTTP/2 stream, no other connection filter) with nothing buffered in it,
+  // and the polled descriptor is the socket itself.
+  ap_filter_t* f = c->output_filters;
+  apr_socket_t* s = ap_get_conn_socket(c);
+  apr_os_sock_t os = -1;
+  if (f && !f->next && f->frec == ap_core_output_filter_handle &&
+      !c->data_in_output_filters && s && apr_os_sock_get(&os, s) == APR_SUCCESS && os == poll_fd)
+    direct_fd_ = os;
+}
 
 FilterTransport::~FilterTransport() {
   apr_brigade_destroy(in_);

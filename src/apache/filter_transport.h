@@ -18,10 +18,12 @@ class FilterTransport : public Transport {
   ReadStatus read(std::string& buf, size_t max) override;
   bool write(const std::vector<FramePtr>& frames) override;
   int poll_fd() const override { return fd_; }
+  int direct_write_fd() const override { return direct_fd_; }
 
  private:
   conn_rec* c_;
   int fd_;
+  int direct_fd_ = -1;
   apr_bucket_brigade* in_;
   apr_bucket_brigade* out_;
 };

@@ -97,6 +97,9 @@ bool mpm_stopping() {
 void take_over_connection(request_rec* r) {
   conn_rec* c = r->connection;
   ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");
+  // Its output half only watches for the end of a request to re-arm the
+  // input half for the next one; there is no next request here.
+  ap_remove_output_filter_byhandle(c->output_filters, "reqtimeout");
   ap_remove_output_filter_byhandle(c->output_filters, "SSL/TLS Coalescing Filter");
   r->input_filters = r->proto_input_filters = c->input_filters;
   r->output_filters = r->proto_output_filters = c->output_filters;
@@ -110,6 +113,7 @@ SessionOptions session_options(const DirConfig* d) {
   o.ping_interval_ms = static_cast<int>(apr_time_as_msec(ping_interval(d)));
   o.idle_timeout_ms = static_cast<int>(apr_time_as_msec(idle_timeout(d)));
   o.max_queued_bytes = static_cast<size_t>(max_queued(d));
+  o.direct_writes = hub_writes(d);
   return o;
 }
 
@@ -253,12 +257,13 @@ int upgrade_handler(request_rec* r) {
   int app_index = static_cast<int>(app);
   SessionStats& stats = ps.stats(app_index);
   stats.accepted.fetch_add(1, std::memory_order_relaxed);
-  ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "wsbridge: upgraded %s (app %s)", r->uri,
-                app == AppKind::Chat ? "chat" : "echo");
 
   uint16_t code = 0;
   {
     FilterTransport transport(c, fd);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "wsbridge: upgraded %s (app %s, hub writes %s)", r->uri,
+                  app == AppKind::Chat ? "chat" : "echo",
+                  !hub_writes(d) ? "off" : transport.direct_write_fd() >= 0 ? "on" : "not possible here");
     EchoApp echo;
     ChatService& chat = ChatService::get();
     std::unique_ptr<ChatApp> chat_app;

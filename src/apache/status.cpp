@@ -31,7 +31,7 @@ const char* const kRefuseNames[] = {"bad_request", "unauthorized", "forbidden_or
 struct Figures {
   int64_t open = 0;
   uint64_t accepted = 0, messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
-  uint64_t queue_overflows = 0, pings_sent = 0;
+  uint64_t queue_overflows = 0, pings_sent = 0, hub_writes = 0, hub_handbacks = 0;
   uint64_t closes[18] = {};
 
   void add(const SessionStats& s) {
@@ -43,6 +43,8 @@ struct Figures {
     bytes_out += s.bytes_out.load();
     queue_overflows += s.queue_overflows.load();
     pings_sent += s.pings_sent.load();
+    hub_writes += s.hub_writes.load();
+    hub_handbacks += s.hub_handbacks.load();
     for (size_t i = 0; i < 18; ++i) closes[i] += s.closes[i].load();
   }
 };
@@ -52,17 +54,29 @@ std::string close_label(size_t i) {
   return i == 16 ? "3000-4999" : "other";
 }
 
+// The counters of Figures, named for the JSON and for Prometheus (where the
+// JSON's "accepted" is "upgrades_accepted_total").
+struct Counter { const char* json; const char* prometheus; uint64_t Figures::*field; };
+const Counter kCounters[] = {
+    {"accepted", "upgrades_accepted_total", &Figures::accepted},
+    {"messages_in", "messages_in_total", &Figures::messages_in},
+    {"messages_out", "messages_out_total", &Figures::messages_out},
+    {"bytes_in", "bytes_in_total", &Figures::bytes_in},
+    {"bytes_out", "bytes_out_total", &Figures::bytes_out},
+    {"queue_overflows", "queue_overflows_total", &Figures::queue_overflows},
+    {"pings_sent", "pings_sent_total", &Figures::pings_sent},
+    {"hub_writes", "hub_writes_total", &Figures::hub_writes},
+    {"hub_handbacks", "hub_handbacks_total", &Figures::hub_handbacks},
+};
+
 template <typename W>
 void write_figures(W& w, const Figures& f) {
   w.StartObject();
   w.Key("open"); w.Int64(f.open);
-  w.Key("accepted"); w.Uint64(f.accepted);
-  w.Key("messages_in"); w.Uint64(f.messages_in);
-  w.Key("messages_out"); w.Uint64(f.messages_out);
-  w.Key("bytes_in"); w.Uint64(f.bytes_in);
-  w.Key("bytes_out"); w.Uint64(f.bytes_out);
-  w.Key("queue_overflows"); w.Uint64(f.queue_overflows);
-  w.Key("pings_sent"); w.Uint64(f.pings_sent);
+  for (const Counter& c : kCounters) {
+    w.Key(c.json);
+    w.Uint64(f.*c.field);
+  }
   w.Key("closes");
   w.StartObject();
   for (size_t i = 0; i < 18; ++i) {
@@ -192,26 +206,16 @@ std::string status_prometheus() {
   }
   // One family at a time: Prometheus wants each TYPE line before all of
   // that family's samples.
-  struct Family { const char* name; const char* type; uint64_t Figures::*field; };
-  const Family families[] = {
-      {"upgrades_accepted_total", "counter", &Figures::accepted},
-      {"messages_in_total", "counter", &Figures::messages_in},
-      {"messages_out_total", "counter", &Figures::messages_out},
-      {"bytes_in_total", "counter", &Figures::bytes_in},
-      {"bytes_out_total", "counter", &Figures::bytes_out},
-      {"queue_overflows_total", "counter", &Figures::queue_overflows},
-      {"pings_sent_total", "counter", &Figures::pings_sent},
-  };
   out += "# TYPE wsbridge_open_connections gauge\n";
   for (int a = 0; a < kAppCount; ++a) {
     std::string l = std::string("app=\"") + kAppNames[a] + "\"";
     prom(out, "open_connections", l.c_str(), static_cast<uint64_t>(apps[a].open < 0 ? 0 : apps[a].open));
   }
-  for (const Family& fam : families) {
-    out += std::string("# TYPE wsbridge_") + fam.name + " " + fam.type + "\n";
+  for (const Counter& c : kCounters) {
+    out += std::string("# TYPE wsbridge_") + c.prometheus + " counter\n";
     for (int a = 0; a < kAppCount; ++a) {
       std::string l = std::string("app=\"") + kAppNames[a] + "\"";
-      prom(out, fam.name, l.c_str(), apps[a].*fam.field);
+      prom(out, c.prometheus, l.c_str(), apps[a].*c.field);
     }
   }
   out += "# TYPE wsbridge_closes_total counter\n";

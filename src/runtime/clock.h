@@ -13,6 +13,12 @@ inline int64_t monotonic_ms() {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
+inline int64_t monotonic_us() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
 inline int64_t wall_clock_ms() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

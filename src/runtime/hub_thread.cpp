@@ -3,13 +3,15 @@
 #include "runtime/clock.h"
 #include "runtime/wake_batch.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <vector>
 
 namespace wsb {
 
-HubThread::HubThread(Bus& bus, BusConsumer& consumer, uint64_t cursor)
-    : bus_(bus), consumer_(consumer), cursor_(cursor) {
+HubThread::HubThread(Bus& bus, BusConsumer& consumer, uint64_t cursor, int64_t batch_window_us)
+    : bus_(bus), consumer_(consumer), batch_window_us_(batch_window_us), cursor_(cursor) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -23,7 +25,20 @@ void HubThread::stop() {
 
 namespace {
 constexpr int kTickMs = 1000;
+constexpr size_t kMaxBatch = 256;
+
+void sleep_us(int64_t us) {
+  timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000};
+  nanosleep(&ts, nullptr);  // an early return (EINTR) only flushes sooner
+}
 }  // namespace
+
+// Sleeps in short slices so stop() is not kept waiting by a long window.
+void HubThread::hold_until(int64_t due_us) {
+  for (int64_t now = monotonic_us(); now < due_us && !stopping_.load(std::memory_order_acquire);
+       now = monotonic_us())
+    sleep_us(std::min<int64_t>(due_us - now, 5000));
+}
 
 void HubThread::run() {
   std::vector<BusRecord> batch;
@@ -36,6 +51,10 @@ void HubThread::run() {
     if (first > 1) cursor = first - 1;
   }
   int64_t next_tick = monotonic_ms() + kTickMs;
+  // Every delivery made on this thread is held here until flush(): one
+  // write or wake-up per session per flush, however many records it saw.
+  WakeBatch deliveries;
+  int64_t last_flush_us = 0;
   while (!stopping_.load(std::memory_order_acquire)) {
     int64_t now = monotonic_ms();
     if (now >= next_tick) {
@@ -43,17 +62,25 @@ void HubThread::run() {
       next_tick = now + kTickMs;
     }
     batch.clear();
-    BusReadResult rr = bus_.read(&cursor, batch, 256);
+    BusReadResult rr = bus_.read(&cursor, batch, kMaxBatch);
     if (rr.overrun) {
       overruns_.fetch_add(1, std::memory_order_relaxed);
       consumer_.on_overrun(rr.lost_from, rr.lost_to);
     }
-    {
-      // One wake-up per session per batch, not per record.
-      WakeBatch wakes;
-      for (const BusRecord& rec : batch) consumer_.apply(rec.seq, rec.payload);
-    }
+    for (const BusRecord& rec : batch) consumer_.apply(rec.seq, rec.payload);
     cursor_.store(cursor, std::memory_order_release);
+    if (deliveries.pending()) {
+      const int64_t now_us = monotonic_us();
+      const int64_t due_us = last_flush_us + batch_window_us_;
+      if (now_us < due_us && batch.size() < kMaxBatch) {
+        // Busy: the previous flush was moments ago. Let more records join
+        // this one (like Nagle's algorithm, but bounded by the window).
+        hold_until(due_us);
+        continue;
+      }
+      deliveries.flush();
+      last_flush_us = monotonic_us();
+    }
     if (batch.empty() && !rr.overrun) {
       // Sleeps until a writer in any process appends (futex wake); the
       // timeout only bounds how long a lost stop request could go unseen.

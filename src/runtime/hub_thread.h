@@ -23,7 +23,11 @@ class HubThread {
  public:
   // Starts reading after `cursor` (0: from the oldest record the bus keeps,
   // so a new process rebuilds room history from the log).
-  HubThread(Bus& bus, BusConsumer& consumer, uint64_t cursor = 0);
+  // batch_window_us: while records keep coming, the frames they produce are
+  // handed to the sessions (written or woken) at most once per this window;
+  // the first record after a quiet spell goes out at once. 0: every batch
+  // is handed out as soon as it is applied.
+  HubThread(Bus& bus, BusConsumer& consumer, uint64_t cursor = 0, int64_t batch_window_us = 0);
   ~HubThread();  // stops and joins
   HubThread(const HubThread&) = delete;
   HubThread& operator=(const HubThread&) = delete;
@@ -34,9 +38,11 @@ class HubThread {
 
  private:
   void run();
+  void hold_until(int64_t due_us);
 
   Bus& bus_;
   BusConsumer& consumer_;
+  const int64_t batch_window_us_;
   std::atomic<uint64_t> cursor_;
   std::atomic<uint64_t> overruns_{0};
   std::atomic<bool> stopping_{false};

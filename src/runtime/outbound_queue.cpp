@@ -9,6 +9,11 @@
 // each other wait on a system call.
 #include "runtime/outbound_queue.h"
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <climits>
 #include <iterator>
 #include <utility>
 
@@ -66,6 +71,13 @@ size_t OutboundQueue::drain(std::vector<FramePtr>& out, bool* overflowed) {
 }
 
 void OutboundQueue::close() {
+  {
+    // The socket is about to be closed and its number reused: no producer
+    // may write to it after this returns.
+    std::lock_guard<std::mutex> w(write_mu_);
+    direct_fd_ = -1;
+    unsent_.clear();
+  }
   std::vector<FramePtr> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -87,6 +99,102 @@ bool OutboundQueue::overflowed() const {
 size_t OutboundQueue::queued_bytes() const {
   std::lock_guard<std::mutex> lock(mu_);
   return bytes_;
+}
+
+}  // namespace wsb
+
+namespace wsb {
+
+void OutboundQueue::enable_direct(int fd, SessionStats* stats) {
+  std::lock_guard<std::mutex> w(write_mu_);
+  direct_fd_ = fd;
+  direct_stats_ = stats;
+}
+
+namespace {
+
+constexpr size_t kMaxIov = IOV_MAX < 256 ? IOV_MAX : 256;
+
+// One non-blocking sendmsg() of frames[first..] (the first one from offset).
+// Returns bytes sent, 0 when the socket is full, -1 on error.
+ssize_t send_frames(int fd, const std::vector<FramePtr>& frames, size_t first, size_t offset) {
+  iovec iov[kMaxIov];
+  size_t n = 0;
+  for (size_t i = first; i < frames.size() && n < kMaxIov; ++i, ++n) {
+    size_t skip = i == first ? offset : 0;
+    iov[n].iov_base = const_cast<char*>(frames[i]->data() + skip);
+    iov[n].iov_len = frames[i]->size() - skip;
+  }
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = n;
+  for (;;) {
+    ssize_t sent = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent >= 0) return sent;
+    if (errno == EINTR) continue;
+    return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+  }
+}
+
+}  // namespace
+
+bool OutboundQueue::write_direct() {
+  std::unique_lock<std::mutex> w(write_mu_, std::try_to_lock);
+  if (!w.owns_lock() || direct_fd_ < 0 || !unsent_.empty()) return false;
+  std::vector<FramePtr>& frames = direct_batch_;
+  bool overflowed = false;
+  drain(frames, &overflowed);
+  if (overflowed) {
+    // The session cuts the slow client off; it drops what was queued too.
+    frames.clear();
+    return false;
+  }
+  size_t i = 0, offset = 0, bytes = 0;
+  bool stalled = false;
+  while (i < frames.size()) {
+    ssize_t sent = send_frames(direct_fd_, frames, i, offset);
+    if (sent <= 0) {
+      // Full, or the peer is gone: the session writes the rest through
+      // Apache (and sees the error there); producers stop writing on error.
+      if (sent < 0) direct_fd_ = -1;
+      stalled = true;
+      break;
+    }
+    bytes += static_cast<size_t>(sent);
+    size_t left = static_cast<size_t>(sent);
+    while (left > 0) {
+      size_t rest = frames[i]->size() - offset;
+      if (left < rest) {
+        offset += left;
+        left = 0;
+      } else {
+        left -= rest;
+        offset = 0;
+        ++i;
+      }
+    }
+  }
+  if (direct_stats_) {
+    direct_stats_->messages_out.fetch_add(i, std::memory_order_relaxed);
+    direct_stats_->hub_writes.fetch_add(i, std::memory_order_relaxed);
+    direct_stats_->bytes_out.fetch_add(bytes, std::memory_order_relaxed);
+    if (stalled) direct_stats_->hub_handbacks.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (stalled) {
+    unsent_.assign(std::make_move_iterator(frames.begin() + static_cast<std::ptrdiff_t>(i)),
+                   std::make_move_iterator(frames.end()));
+    unsent_offset_ = offset;
+  }
+  frames.clear();
+  return !stalled;
+}
+
+void OutboundQueue::take_unsent(std::vector<FramePtr>& out) {
+  if (unsent_.empty()) return;
+  if (unsent_offset_ > 0) unsent_[0] = make_frame(unsent_[0]->substr(unsent_offset_));
+  out.insert(out.begin(), std::make_move_iterator(unsent_.begin()), std::make_move_iterator(unsent_.end()));
+  unsent_.clear();
+  unsent_offset_ = 0;
 }
 
 }  // namespace wsb

@@ -3,6 +3,15 @@
 // everything at once and writes it as one batch. The eventfd is written only
 // when the queue goes from empty to non-empty (or on overflow/close), so a
 // burst of pushes costs one wake-up.
+//
+// Direct writes: when the session's socket carries the bytes unchanged (no
+// TLS, no filter but Apache's core one), the session lends the socket to the
+// producers. A producer that ends a batch (the hub) then writes what is
+// queued itself with a non-blocking send() instead of waking the session:
+// no thread switch per delivery. Whoever writes holds the queue's write
+// lock, so bytes never interleave; a producer only ever try-locks it, and
+// whatever the socket does not take at once is left for the session, in
+// order, with a wake-up.
 #pragma once
 #include <cstddef>
 #include <mutex>
@@ -10,6 +19,7 @@
 
 #include "runtime/event_fd.h"
 #include "runtime/frame.h"
+#include "runtime/session_stats.h"
 
 namespace wsb {
 
@@ -44,6 +54,27 @@ class OutboundQueue {
   // a frame queued with its wake-up already consumed.
   void clear_wake() { efd_.drain(); }
 
+  // --- direct writes (see the top of this file) ---
+  // Session thread: producers may write queued frames to fd (a connected,
+  // non-blocking-capable socket) from now on; what they write is counted in
+  // stats.
+  void enable_direct(int fd, SessionStats* stats);
+  // Producer thread, outside every other lock: writes everything queued to
+  // the lent socket. True when nothing is left for the session (all written,
+  // or nothing queued); false when the session must be woken instead:
+  // direct writes are off, the session is writing itself, the queue
+  // overflowed, or the socket took only part (the rest waits in order).
+  bool write_direct();
+  // Session thread: held for the whole of each write the session makes, so
+  // no producer writes at the same time.
+  std::unique_lock<std::mutex> lock_writes() { return std::unique_lock<std::mutex>(write_mu_); }
+  // Session thread, holding lock_writes(): moves what a producer's write
+  // left unsent to the front of out (before anything drained later).
+  void take_unsent(std::vector<FramePtr>& out);
+  // Session thread, holding lock_writes(): no more direct writes (the close
+  // frame is out, or the connection is about to be closed).
+  void disable_direct() { direct_fd_ = -1; }
+
   int wake_fd() const { return efd_.fd(); }
   bool ok() const { return efd_.ok(); }
   bool overflowed() const;
@@ -57,6 +88,14 @@ class OutboundQueue {
   bool overflowed_ = false;
   bool closed_ = false;
   EventFd efd_;
+
+  // Guarded by write_mu_ (the write lock).
+  std::mutex write_mu_;
+  int direct_fd_ = -1;
+  SessionStats* direct_stats_ = nullptr;
+  std::vector<FramePtr> unsent_;   // a producer's partial write, in order
+  size_t unsent_offset_ = 0;       // bytes of unsent_[0] already on the wire
+  std::vector<FramePtr> direct_batch_;
 };
 
 }  // namespace wsb

@@ -127,8 +127,12 @@ bool Session::read_input() {
 }
 
 bool Session::flush() {
+  // Held across the write: a producer writing directly must not interleave
+  // its bytes with ours (it only try-locks, and wakes us if it cannot).
+  std::unique_lock<std::mutex> writing = queue_->lock_writes();
   batch_.clear();
   if (!close_written_) {
+    queue_->take_unsent(batch_);  // a producer's partial write goes first
     bool overflowed = false;
     queue_->drain(batch_, &overflowed);
     if (overflowed) {
@@ -147,7 +151,10 @@ bool Session::flush() {
   }
   pending_.clear();
   if (batch_.empty()) return true;
-  if (close_sent_) close_written_ = true;
+  if (close_sent_) {
+    close_written_ = true;
+    queue_->disable_direct();  // nothing may follow the close frame
+  }
   size_t bytes = 0;
   for (const auto& f : batch_) bytes += f->size();
   bool ok = transport_.write(batch_);
@@ -191,6 +198,8 @@ void Session::on_timers(int64_t now) {
 
 uint16_t Session::run() {
   last_rx_ms_ = last_tx_ms_ = last_ping_ms_ = monotonic_ms();
+  int direct_fd = options_.direct_writes ? transport_.direct_write_fd() : -1;
+  if (direct_fd >= 0) queue_->enable_direct(direct_fd, &stats_);
   app_.on_open(*this);
   // Bytes that arrived with the handshake sit in Apache's (or mod_ssl's)
   // buffers already; the socket will not show them, so read before polling.

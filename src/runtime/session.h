@@ -27,6 +27,9 @@ struct SessionOptions {
   int close_timeout_ms = 2000;    // wait this long for the peer's close reply
   size_t max_queued_bytes = 4u << 20;
   size_t read_chunk = 64 * 1024;
+  // Let the hub write to the socket itself when the transport allows it
+  // (WSBridgeHubWrites); otherwise every delivery wakes the session thread.
+  bool direct_writes = true;
 };
 
 class Session;

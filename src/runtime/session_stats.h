@@ -14,6 +14,9 @@ struct SessionStats {
   std::atomic<uint64_t> bytes_in{0}, bytes_out{0};
   std::atomic<uint64_t> queue_overflows{0};
   std::atomic<uint64_t> pings_sent{0};
+  // Messages the hub wrote to sockets itself (WSBridgeHubWrites), and hub
+  // writes the socket did not take whole, left to the connection's thread.
+  std::atomic<uint64_t> hub_writes{0}, hub_handbacks{0};
   // closes by code: index = code - 1000 for 1000..1015, [16] = 3000-4999, [17] = other
   std::array<std::atomic<uint64_t>, 18> closes{};
 

@@ -24,6 +24,11 @@ class Transport {
   // True when the transport holds input that poll() on poll_fd() would not
   // show (e.g. TLS records already decrypted).
   virtual bool has_pending_input() const { return false; }
+  // A socket that other threads may write frames to directly, with a
+  // non-blocking send(), because nothing between the session and the wire
+  // would change the bytes (no TLS, no filter but the core one); -1 when
+  // every write must go through write(). See OutboundQueue, "direct writes".
+  virtual int direct_write_fd() const { return -1; }
 };
 
 }  // namespace wsb

@@ -4,8 +4,8 @@
 // signal every member's eventfd as soon as the member drained the previous
 // one. While a WakeBatch is alive on a thread, deliveries made on that thread
 // queue their frames at once but defer the eventfd write; when the batch
-// ends, each queue that is owed a wake-up is signalled exactly once (and
-// outside the chat engine's lock).
+// ends, each queue that is owed a wake-up is written directly or signalled
+// exactly once (and outside the chat engine's lock).
 #pragma once
 #include <memory>
 #include <vector>
@@ -28,8 +28,13 @@ class WakeBatch {
   static WakeBatch* current() { return current_; }
 
   void defer(const std::shared_ptr<OutboundQueue>& q) { owed_.push_back(q); }
+  bool pending() const { return !owed_.empty(); }
+  // Each owed queue is written to its socket right here when the session
+  // lent it (OutboundQueue::write_direct); only the rest are woken.
   void flush() {
-    for (const auto& q : owed_) q->wake();
+    for (const auto& q : owed_) {
+      if (!q->write_direct()) q->wake();
+    }
     owed_.clear();
   }
 

@@ -87,7 +87,7 @@ class ChatClient:
             params["name"] = name
         if token is not None:
             params["token"] = token
-        url = f"ws://127.0.0.1:{port}{path}"
+        url = f"{'wss' if kw.get('ssl') else 'ws'}://127.0.0.1:{port}{path}"
         if params:
             url += "?" + urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
         kw.setdefault("max_queue", None)

@@ -60,6 +60,14 @@ def test_bad_durations():
     assert_refused("WSBridgeIdleTimeout abc", "WSBridgeIdleTimeout", "abc")
 
 
+def test_bad_hub_writes_and_batch_window():
+    assert_refused("WSBridgeHubWrites maybe", "WSBridgeHubWrites")  # Apache: "must be On or Off"
+    for value in ("abc", "-1", "200ms", "1s"):
+        assert_refused(f"WSBridgeBatchWindow {value}", "WSBridgeBatchWindow", value, where="server")
+    # one hub per child serves every endpoint: refused inside <Location>
+    assert_refused("WSBridgeBatchWindow 1ms", "WSBridgeBatchWindow", where="location")
+
+
 def test_bad_rate_limit():
     for value in ("0", "-1", "abc", "10 0"):
         assert_refused(f"WSBridgeRateLimit {value}", "WSBridgeRateLimit")
@@ -92,8 +100,9 @@ def test_good_values_pass():
         "WSBridgeIdleTimeout 0", "WSBridgeIdleTimeout 75",
         "WSBridgeRateLimit 20 40", "WSBridgeRateLimit off", "WSBridgeRateLimit 0.5",
         "WSBridgeSecret 0123456789abcdef", "WSBridgeSecret none",
+        "WSBridgeHubWrites off", "WSBridgeHubWrites On",
     ]
-    conf = "WSBridgeMaxConnections 100\n" + "".join(
+    conf = "WSBridgeMaxConnections 100\nWSBridgeBatchWindow 5\nWSBridgeBatchWindow 0\n" + "".join(
         f"<Location /good{i}>\n  SetHandler wsbridge\n  {line}\n</Location>\n"
         for i, line in enumerate(lines))
     ok, out = configtest(conf)

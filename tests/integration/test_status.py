@@ -95,7 +95,7 @@ def test_status_json_shape():
     for app in ("echo", "chat"):
         fig = s["apps"][app]
         for key in ("open", "accepted", "messages_in", "messages_out", "bytes_in", "bytes_out",
-                    "queue_overflows", "closes"):
+                    "queue_overflows", "pings_sent", "hub_writes", "hub_handbacks", "closes"):
             assert key in fig, f"apps.{app} lacks {key!r}: {fig}"
     for reason in ("bad_request", "unauthorized", "forbidden_origin", "method_not_allowed",
                    "upgrade_required", "overloaded"):
@@ -287,7 +287,9 @@ def test_prometheus_exposition():
                             ("messages_in_total", "messages_in"),
                             ("messages_out_total", "messages_out"),
                             ("bytes_in_total", "bytes_in"), ("bytes_out_total", "bytes_out"),
-                            ("queue_overflows_total", "queue_overflows")):
+                            ("queue_overflows_total", "queue_overflows"),
+                            ("pings_sent_total", "pings_sent"), ("hub_writes_total", "hub_writes"),
+                            ("hub_handbacks_total", "hub_handbacks")):
             assert val("wsbridge_" + family, app=app) == fig[key], (app, family, fig[key])
     for reason, n in s["refused"].items():
         assert val("wsbridge_upgrades_refused_total", reason=reason) == n, reason

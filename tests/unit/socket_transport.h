@@ -45,7 +45,9 @@ class SocketTransport : public Transport {
     return true;
   }
   int poll_fd() const override { return fd_; }
+  int direct_write_fd() const override { return direct ? fd_ : -1; }
   int writes = 0;  // batches written (one per wake-up)
+  bool direct = false;  // lend the socket to the hub (OutboundQueue direct writes)
 
  private:
   int fd_;

@@ -14,6 +14,7 @@
 #include "protocol/frame_parser.h"
 #include "runtime/echo_app.h"
 #include "runtime/session.h"
+#include "runtime/wake_batch.h"
 #include "socket_transport.h"
 
 using namespace wsb;
@@ -236,4 +237,65 @@ TEST(Session, QuietPeerIsPinged) {
   CHECK(h.client->next(&f, 2000));
   CHECK(f.op == Opcode::Ping);
   CHECK_EQUAL(1u, h.stats.pings_sent.load());
+}
+
+// The hub writing to the lent socket while the session thread writes its own
+// frames (pongs): no interleaved bytes, every frame intact and in order, and
+// nothing after the close frame. Frames up to 48 KiB so the socketpair fills
+// and the hub has to hand partial writes back to the session.
+TEST(Session, HubWritesAndSessionWritesNeverInterleave) {
+  Harness h(quick());
+  h.transport->direct = true;
+  h.start();
+  constexpr int kFrames = 600;
+  constexpr int kPings = 200;
+  std::atomic<bool> hub_ok{true};
+  std::thread hub([&] {
+    for (int i = 0; i < kFrames;) {
+      // A real hub outruns no reader this far: stay under the queue limit
+      // (4 MiB) so the session does not cut the client off as too slow.
+      while (h.session->queue().queued_bytes() > (1u << 20)) std::this_thread::yield();
+      WakeBatch batch;  // like the hub: the batch's end writes or wakes
+      for (int k = 0; k < 1 + i % 7 && i < kFrames; ++k, ++i) {
+        std::string text = std::to_string(i) + ":" + std::string((i * 977) % (48 << 10), 'a' + i % 26);
+        if (!h.session->peer()->deliver(make_frame(encode_frame(Opcode::Text, text)))) hub_ok = false;
+      }
+    }
+  });
+  std::thread pinger([&] {
+    for (int i = 0; i < kPings; ++i) h.client->send(Opcode::Ping, "p" + std::to_string(i));
+  });
+  int texts = 0, pongs = 0;
+  Frame f;
+  while ((texts < kFrames || pongs < kPings) && h.client->next(&f, 5000)) {
+    if (f.op == Opcode::Text) {
+      size_t colon = f.payload.find(':');
+      CHECK(colon != std::string::npos);
+      int n = std::stoi(f.payload.substr(0, colon));
+      CHECK_EQUAL(texts, n);
+      CHECK_EQUAL(static_cast<size_t>((n * 977) % (48 << 10)), f.payload.size() - colon - 1);
+      ++texts;
+    } else if (f.op == Opcode::Pong) {
+      CHECK_EQUAL("p" + std::to_string(pongs), f.payload);
+      ++pongs;
+    } else {
+      FAIL(("unexpected frame, opcode " + std::to_string(static_cast<int>(f.op)) + " code " + std::to_string(f.code)).c_str());
+    }
+  }
+  hub.join();
+  pinger.join();
+  CHECK(hub_ok);
+  CHECK_EQUAL(kFrames, texts);
+  CHECK_EQUAL(kPings, pongs);
+
+  // After the close frame, hub deliveries must not reach the wire.
+  h.client->send(Opcode::Close, std::string("\x03\xe8", 2));
+  CHECK(h.client->next(&f));
+  CHECK(f.op == Opcode::Close);
+  CHECK_EQUAL(1000, h.join());
+  {
+    WakeBatch batch;
+    h.session->peer()->deliver(make_frame(encode_frame(Opcode::Text, "late")));
+  }
+  CHECK_FALSE(h.client->next(&f, 200));
 }

@@ -1,0 +1,213 @@
+// OutboundQueue direct writes: a producer ending a WakeBatch writes queued
+// frames to the session's lent socket instead of waking the session, and
+// hands back to the session (with a wake-up) whenever it cannot finish.
+// Over a real socketpair; runs under ASan and TSan.
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/outbound_queue.h"
+#include "runtime/wake_batch.h"
+
+#include <CppUTest/TestHarness.h>
+
+using namespace wsb;
+
+namespace {
+
+bool woken(const OutboundQueue& q) {
+  pollfd p{q.wake_fd(), POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1;
+}
+
+// Everything readable on fd right now (non-blocking).
+std::string read_all(int fd) {
+  std::string got;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+// Delivers like the session's Peer: queued at once, the wake-up owed to the
+// batch that is active on this thread.
+void deliver(const std::shared_ptr<OutboundQueue>& q, const std::string& bytes) {
+  bool owed = false;
+  q->push_deferred(make_frame(bytes), &owed);
+  if (owed) WakeBatch::current()->defer(q);
+}
+
+struct Pair {
+  int fds[2] = {-1, -1};
+  SessionStats stats;
+  std::shared_ptr<OutboundQueue> q = std::make_shared<OutboundQueue>(8u << 20);
+  Pair() { CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM, 0, fds)); }
+  ~Pair() {
+    close(fds[0]);
+    close(fds[1]);
+  }
+  void lend() { q->enable_direct(fds[0], &stats); }
+};
+
+}  // namespace
+
+TEST_GROUP(DirectWrite) {};
+
+TEST(DirectWrite, ABatchIsWrittenToTheLentSocketWithoutAWakeUp) {
+  Pair p;
+  p.lend();
+  {
+    WakeBatch batch;
+    deliver(p.q, "one,");
+    deliver(p.q, "two,");
+    deliver(p.q, "three");
+    CHECK_EQUAL(std::string(), read_all(p.fds[1]));  // nothing before the batch ends
+  }
+  CHECK_EQUAL(std::string("one,two,three"), read_all(p.fds[1]));
+  CHECK_FALSE(woken(*p.q));
+  CHECK_EQUAL(0u, p.q->queued_bytes());
+  CHECK_EQUAL(3u, p.stats.messages_out.load());
+  CHECK_EQUAL(13u, p.stats.bytes_out.load());
+}
+
+TEST(DirectWrite, WithoutALentSocketTheSessionIsWoken) {
+  Pair p;
+  {
+    WakeBatch batch;
+    deliver(p.q, "x");
+  }
+  CHECK_TRUE(woken(*p.q));
+  CHECK_EQUAL(std::string(), read_all(p.fds[1]));
+  CHECK_EQUAL(1u, p.q->queued_bytes());
+}
+
+TEST(DirectWrite, WhileTheSessionWritesTheProducerOnlyWakesIt) {
+  Pair p;
+  p.lend();
+  {
+    auto writing = p.q->lock_writes();
+    WakeBatch batch;
+    deliver(p.q, "x");
+    batch.flush();
+    CHECK_TRUE(woken(*p.q));
+    CHECK_EQUAL(1u, p.q->queued_bytes());  // left for the session
+  }
+  CHECK_EQUAL(std::string(), read_all(p.fds[1]));
+}
+
+TEST(DirectWrite, AFullSocketLeavesTheRestToTheSessionInOrder) {
+  Pair p;
+  int small = 4096;
+  setsockopt(p.fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  setsockopt(p.fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  p.lend();
+  std::string expected;
+  {
+    WakeBatch batch;
+    for (int i = 0; i < 64; ++i) {
+      std::string f(4000 + i, static_cast<char>('A' + i % 26));
+      expected += f;
+      deliver(p.q, f);
+    }
+  }
+  CHECK_TRUE(woken(*p.q));  // the socket filled up: the session takes over
+  std::string got = read_all(p.fds[1]);
+  CHECK(got.size() < expected.size());
+  CHECK(p.stats.bytes_out.load() == got.size());
+
+  // Until the session has taken the rest, producers must not write again.
+  {
+    WakeBatch batch;
+    deliver(p.q, "later");
+  }
+  CHECK_EQUAL(std::string(), read_all(p.fds[1]));
+  expected += "later";
+
+  // The session: the unsent rest first (from mid-frame), then the queue.
+  std::vector<FramePtr> rest;
+  {
+    auto writing = p.q->lock_writes();
+    p.q->take_unsent(rest);
+    p.q->drain(rest);
+  }
+  for (const auto& f : rest) got += *f;
+  CHECK(expected == got);
+
+  // Handed back: the next batch is written directly again.
+  {
+    WakeBatch batch;
+    deliver(p.q, "again");
+  }
+  CHECK_EQUAL(std::string("again"), read_all(p.fds[1]));
+}
+
+TEST(DirectWrite, NothingIsWrittenAfterDisableOrClose) {
+  Pair p;
+  p.lend();
+  {
+    auto writing = p.q->lock_writes();
+    p.q->disable_direct();  // the session wrote its close frame
+  }
+  {
+    WakeBatch batch;
+    deliver(p.q, "after close frame");
+  }
+  CHECK_TRUE(woken(*p.q));
+  CHECK_EQUAL(std::string(), read_all(p.fds[1]));
+
+  Pair c;
+  c.lend();
+  c.q->close();  // the session ended; its socket number may be reused
+  CHECK_FALSE(c.q->write_direct());
+  bool owed = false;
+  CHECK(c.q->push_deferred(make_frame("x"), &owed) == OutboundQueue::PushResult::Closed);
+  CHECK_EQUAL(std::string(), read_all(c.fds[1]));
+}
+
+TEST(DirectWrite, OverflowIsLeftToTheSessionToCutOff) {
+  int fds[2];
+  CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM, 0, fds));
+  SessionStats stats;
+  auto q = std::make_shared<OutboundQueue>(10);
+  q->enable_direct(fds[0], &stats);
+  {
+    WakeBatch batch;
+    deliver(q, "0123456789");
+    deliver(q, "overflow");
+  }
+  CHECK_TRUE(woken(*q));
+  CHECK_TRUE(q->overflowed());
+  CHECK_EQUAL(std::string(), read_all(fds[1]));  // a slow consumer gets nothing more
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(DirectWrite, APeerThatIsGoneStopsDirectWrites) {
+  Pair p;
+  p.lend();
+  ::shutdown(p.fds[1], SHUT_RDWR);
+  {
+    WakeBatch batch;
+    deliver(p.q, "to nobody");
+  }
+  CHECK_TRUE(woken(*p.q));  // the session writes it and learns the peer is gone
+  std::vector<FramePtr> rest;
+  {
+    auto writing = p.q->lock_writes();
+    p.q->take_unsent(rest);
+  }
+  CHECK_EQUAL(1u, rest.size());
+  {
+    WakeBatch batch;
+    deliver(p.q, "again");
+  }
+  CHECK_TRUE(woken(*p.q));
+  CHECK_EQUAL(5u, p.q->queued_bytes());  // not written: direct writes are off
+}

@@ -1,0 +1,121 @@
+// HubThread's batch window: the first record after a quiet spell is handed
+// out at once; records that follow within the window are held and handed out
+// together when it ends. Over a real ShmBus; generous time bounds (the
+// window is 300 ms, the checks allow for a loaded machine and sanitizers).
+#include <poll.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/hub_thread.h"
+#include "runtime/outbound_queue.h"
+#include "runtime/shm_bus.h"
+#include "runtime/wake_batch.h"
+
+#include <CppUTest/TestHarness.h>
+
+using namespace wsb;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Every record becomes one frame for one session queue, delivered the way
+// the chat engine's peers do (the wake-up owed to the hub's batch).
+class QueueConsumer : public BusConsumer {
+ public:
+  std::shared_ptr<OutboundQueue> q = std::make_shared<OutboundQueue>(1 << 20);
+  void apply(uint64_t, std::string_view payload) override {
+    bool owed = false;
+    q->push_deferred(make_frame(std::string(payload)), &owed);
+    if (owed && WakeBatch::current()) WakeBatch::current()->defer(q);
+    else if (owed) q->wake();
+  }
+  void on_overrun(uint64_t, uint64_t) override {}
+};
+
+bool woken_within(const OutboundQueue& q, int ms) {
+  pollfd p{q.wake_fd(), POLLIN, 0};
+  return ::poll(&p, 1, ms) == 1;
+}
+
+// Clears the wake-up and returns what was queued.
+std::vector<std::string> take(OutboundQueue& q) {
+  q.clear_wake();
+  std::vector<FramePtr> frames;
+  q.drain(frames);
+  std::vector<std::string> out;
+  for (const auto& f : frames) out.push_back(*f);
+  return out;
+}
+
+long ms_since(Clock::time_point t) {
+  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count());
+}
+
+struct Fixture {
+  std::string error;
+  std::unique_ptr<ShmBus> bus{ShmBus::create(ShmBus::kMinCapacity, &error)};
+  void* base = bus ? bus->base() : nullptr;
+  size_t size = bus ? bus->mapping_size() : 0;
+  QueueConsumer consumer;
+  ~Fixture() {
+    bus.reset();
+    if (base) ShmBus::destroy(base, size);
+  }
+};
+
+}  // namespace
+
+TEST_GROUP(HubThread) {};
+
+TEST(HubThread, WithinTheWindowRecordsAreHeldAndHandedOutTogether) {
+  Fixture f;
+  CHECK_TEXT(f.bus != nullptr, f.error.c_str());
+  HubThread hub(*f.bus, f.consumer, 0, 300 * 1000);
+
+  // Quiet until now: the first record is not delayed by the window.
+  f.bus->publish("first");
+  CHECK_TRUE(woken_within(*f.consumer.q, 250));
+  Clock::time_point flushed = Clock::now();
+  CHECK(take(*f.consumer.q) == std::vector<std::string>{"first"});
+
+  // Two more right after: held until the window since that flush ends.
+  f.bus->publish("second");
+  f.bus->publish("third");
+  CHECK_FALSE(woken_within(*f.consumer.q, 120));
+  CHECK_TRUE(woken_within(*f.consumer.q, 2000));
+  CHECK(ms_since(flushed) >= 200);
+  CHECK(take(*f.consumer.q) == (std::vector<std::string>{"second", "third"}));
+  hub.stop();
+}
+
+TEST(HubThread, WithoutAWindowEveryBatchGoesOutAtOnce) {
+  Fixture f;
+  CHECK_TEXT(f.bus != nullptr, f.error.c_str());
+  HubThread hub(*f.bus, f.consumer, 0, 0);
+  for (int i = 0; i < 3; ++i) {
+    f.bus->publish("r" + std::to_string(i));
+    CHECK_TRUE(woken_within(*f.consumer.q, 250));
+    CHECK(take(*f.consumer.q) == std::vector<std::string>{"r" + std::to_string(i)});
+  }
+  hub.stop();
+}
+
+TEST(HubThread, StoppingHandsOutWhatIsHeld) {
+  Fixture f;
+  CHECK_TEXT(f.bus != nullptr, f.error.c_str());
+  auto hub = std::make_unique<HubThread>(*f.bus, f.consumer, 0, 5 * 1000 * 1000);  // 5 s
+  f.bus->publish("first");
+  CHECK_TRUE(woken_within(*f.consumer.q, 250));
+  take(*f.consumer.q);
+  f.bus->publish("held");
+  CHECK_FALSE(woken_within(*f.consumer.q, 100));
+  Clock::time_point t = Clock::now();
+  hub->stop();
+  CHECK(ms_since(t) < 1500);  // the hold is interrupted by stop()
+  CHECK_TRUE(woken_within(*f.consumer.q, 0));
+  CHECK(take(*f.consumer.q) == std::vector<std::string>{"held"});
+}
