@@ -96,8 +96,9 @@ void child_init(apr_pool_t* pchild, server_rec* s) {
 // close 1001 and returns, and the child can exit.
 void child_stopping(apr_pool_t*, int graceful) {
   ProcessState& ps = process_state();
+  // mpm_event's hard stop closes the worker sockets just before this hook.
+  if (!graceful) ps.sessions.revoke_hub_writes();
   ps.sessions.stop_all(ps.stop);
-  (void)graceful;
 }
 
 void register_hooks(apr_pool_t*) {

@@ -148,6 +148,7 @@ bool ChatService::ensure_started(server_rec* s) {
   if (!bus) return false;
   engine_config_.history_size = static_cast<size_t>(history_size(server_config(s)));
   engine_ = std::make_unique<ChatEngine>(engine_config_);
+  log_server_ = s;  // before the hub starts: its thread logs there
   hub_ = std::make_unique<HubThread>(*bus, *this, 0, batch_window(server_config(s)));
   started_.store(true, std::memory_order_release);
   ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "wsbridge: chat hub started in child %d", (int)getpid());
@@ -169,7 +170,7 @@ void ChatService::apply(uint64_t seq, std::string_view payload) { engine_->apply
 void ChatService::on_overrun(uint64_t lost_from, uint64_t lost_to) {
   ProcessState& ps = process_state();
   if (ps.shared) ps.shared->bus_overruns.fetch_add(1);
-  ap_log_error(APLOG_MARK, APLOG_WARNING, 0, nullptr,
+  ap_log_error(APLOG_MARK, APLOG_WARNING, 0, log_server_,
                "wsbridge: child %d fell behind the bus; events %" APR_UINT64_T_FMT "..%" APR_UINT64_T_FMT " are lost to it "
                "(raise WSBridgeBusSize)", (int)getpid(), static_cast<apr_uint64_t>(lost_from),
                static_cast<apr_uint64_t>(lost_to));
@@ -183,13 +184,21 @@ void ChatService::on_tick() {
   ProcessState& ps = process_state();
   Bus* bus = this->bus();
   if (!ps.shared || !bus) return;
+  if (pending_.size() > 0) {
+    size_t n = pending_.retry(*bus);
+    if (n > 0)
+      ap_log_error(APLOG_MARK, APLOG_INFO, 0, log_server_,
+                   "wsbridge: published %zu chat leave(s) held back while the bus was unavailable", n);
+  }
   for (int pid : ps.shared->reap_dead()) {
     ChatRecord r;
     r.type = RecordType::Gone;
     r.pid = owner_key(pid);
     r.ts = wall_clock_ms();
-    uint64_t seq = bus->publish(encode_record(r));
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, nullptr,
+    std::string payload = encode_record(r);
+    uint64_t seq = bus->publish(payload);
+    if (seq == 0) pending_.add(std::move(payload));  // the slot is freed: it must not be lost
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, log_server_,
                  "wsbridge: child %d died without closing its WebSockets; its chat members left (seq %" APR_UINT64_T_FMT ")",
                  pid, static_cast<apr_uint64_t>(seq));
   }

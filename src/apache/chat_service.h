@@ -12,6 +12,7 @@
 
 #include "chat/chat_config.h"
 #include "chat/chat_engine.h"
+#include "chat/pending_publishes.h"
 #include "runtime/bus.h"
 #include "runtime/hub_thread.h"
 #include "runtime/redis_bus.h"
@@ -43,6 +44,8 @@ class ChatService : public BusConsumer {
   // (server tag << 32) | pid: who owns a chat member (see chat_record.h).
   long owner_key(int pid) const { return static_cast<long>((static_cast<uint64_t>(server_tag_) << 32) | static_cast<uint32_t>(pid)); }
   void set_server_tag(uint32_t tag) { server_tag_ = tag & 0x7fffffffu; }
+  // Leaves (and "gone" records) the bus refused; the hub's tick retries them.
+  PendingPublishes& pending() { return pending_; }
 
   void apply(uint64_t seq, std::string_view payload) override;
   void on_overrun(uint64_t lost_from, uint64_t lost_to) override;
@@ -56,6 +59,7 @@ class ChatService : public BusConsumer {
   bool use_redis_ = false;
   RedisBusOptions redis_options_;  // set by setup_bus, used in the child
   const server_rec* redis_server_ = nullptr;  // where its state changes are logged
+  const server_rec* log_server_ = nullptr;    // where the hub thread logs (set before it starts)
   std::atomic<const RedisBus*> redis_bus_{nullptr};
   ChatConfig engine_config_;
   std::unique_ptr<ChatEngine> engine_;
@@ -64,6 +68,7 @@ class ChatService : public BusConsumer {
   std::mutex bus_mu_;  // making the Redis bus (ensure_started holds start_mu_)
   std::atomic<bool> started_{false};
   std::atomic<uint64_t> conn_counter_{0};
+  PendingPublishes pending_;
   uint32_t server_tag_ = 0;
 };
 

@@ -269,7 +269,8 @@ int upgrade_handler(request_rec* r) {
     std::unique_ptr<ChatApp> chat_app;
     if (app == AppKind::Chat)
       chat_app = std::make_unique<ChatApp>(chat_cfg, *chat.bus(), *chat.engine(), chat.next_conn_id(), user,
-                                           user_fixed, chat.owner_key(static_cast<int>(getpid())));
+                                           user_fixed, chat.owner_key(static_cast<int>(getpid())),
+                                           &chat.pending());
     App& the_app = chat_app ? static_cast<App&>(*chat_app) : static_cast<App&>(echo);
     Session session(transport, the_app, session_options(d), ps.stop, stats);
     ps.sessions.add(session.queue_ptr());

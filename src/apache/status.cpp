@@ -122,6 +122,8 @@ void write_bus_and_hub(W& w) {
     w.Key("overruns"); w.Uint64(es.overruns);
     w.Key("rooms"); w.Uint64(es.rooms);
     w.Key("local_connections"); w.Uint64(es.local_connections);
+    w.Key("pending_publishes"); w.Uint64(chat.pending().size());
+    w.Key("pending_dropped"); w.Uint64(chat.pending().dropped());
     w.EndObject();
   }
 }

@@ -14,18 +14,19 @@ namespace wsb {
 class ChatApp : public App {
  public:
   ChatApp(const ChatConfig& config, Bus& bus, ChatEngine& engine, std::string conn_id,
-          std::string user_name, bool name_fixed, long owner_key)
+          std::string user_name, bool name_fixed, long owner_key, PendingPublishes* pending = nullptr)
       : config_(config),
         bus_(bus),
         engine_(engine),
         conn_id_(std::move(conn_id)),
         user_name_(std::move(user_name)),
         name_fixed_(name_fixed),
-        owner_key_(owner_key) {}
+        owner_key_(owner_key),
+        pending_(pending) {}
 
   void on_open(Session& s) override {
     conn_ = std::make_unique<ChatConnection>(config_, bus_, engine_, conn_id_, user_name_,
-                                             name_fixed_, s.peer(), owner_key_);
+                                             name_fixed_, s.peer(), owner_key_, pending_);
     s.send_frame(conn_->open(wall_clock_ms()));
   }
 
@@ -51,6 +52,7 @@ class ChatApp : public App {
   std::string user_name_;
   bool name_fixed_;
   long owner_key_;
+  PendingPublishes* pending_;
   std::unique_ptr<ChatConnection> conn_;
 };
 

@@ -11,9 +11,10 @@ namespace wsb {
 
 ChatConnection::ChatConnection(const ChatConfig& config, Bus& bus, ChatEngine& engine,
                                std::string conn_id, std::string base_name, bool name_fixed,
-                               PeerPtr self, long pid)
+                               PeerPtr self, long pid, PendingPublishes* pending)
     : config_(config),
       bus_(bus),
+      pending_(pending),
       engine_(engine),
       conn_id_(std::move(conn_id)),
       base_(base_name.empty() ? guest_name(conn_id_) : base_name),
@@ -155,9 +156,10 @@ void ChatConnection::close(int64_t now_ms) {
     r.room = joined.first;
     r.conn = conn_id_;
     r.ts = now_ms;
-    // Nothing to do on failure: the member then stays until its process's
-    // "gone" record.
-    publish(r);
+    // Refused (a Redis outage): the hub publishes it once the bus is back;
+    // without that the member would stay listed until its process exits.
+    std::string payload = encode_record(r);
+    if (bus_.publish(payload) == 0 && pending_) pending_->add(std::move(payload));
   }
   rooms_.clear();
   if (opened_) engine_.detach(conn_id_);

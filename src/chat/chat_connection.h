@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "chat/chat_config.h"
+#include "chat/pending_publishes.h"
 #include "chat/chat_engine.h"
 #include "chat/chat_protocol.h"
 #include "chat/rate_limiter.h"
@@ -31,7 +32,8 @@ class ChatConnection {
   // source; empty for anonymous connections, which become "guest-<conn_id>"
   // unless their first join carries a name.
   ChatConnection(const ChatConfig& config, Bus& bus, ChatEngine& engine, std::string conn_id,
-                 std::string base_name, bool name_fixed, PeerPtr self, long pid);
+                 std::string base_name, bool name_fixed, PeerPtr self, long pid,
+                 PendingPublishes* pending = nullptr);
   // Publishes the leaves if close() was not called (the session must not
   // leave ghost members behind on an early return).
   ~ChatConnection();
@@ -61,6 +63,7 @@ class ChatConnection {
 
   const ChatConfig config_;  // a copy: no lifetime tie to the caller's config
   Bus& bus_;
+  PendingPublishes* pending_;  // where leaves the bus refused at close go
   ChatEngine& engine_;
   const std::string conn_id_;
   std::string base_;

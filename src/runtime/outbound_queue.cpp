@@ -75,7 +75,7 @@ void OutboundQueue::close() {
     // The socket is about to be closed and its number reused: no producer
     // may write to it after this returns.
     std::lock_guard<std::mutex> w(write_mu_);
-    direct_fd_ = -1;
+    direct_fd_.store(-1, std::memory_order_release);
     unsent_.clear();
   }
   std::vector<FramePtr> dropped;
@@ -107,7 +107,7 @@ namespace wsb {
 
 void OutboundQueue::enable_direct(int fd, SessionStats* stats) {
   std::lock_guard<std::mutex> w(write_mu_);
-  direct_fd_ = fd;
+  direct_fd_.store(fd, std::memory_order_release);
   direct_stats_ = stats;
 }
 
@@ -140,7 +140,9 @@ ssize_t send_frames(int fd, const std::vector<FramePtr>& frames, size_t first, s
 
 bool OutboundQueue::write_direct() {
   std::unique_lock<std::mutex> w(write_mu_, std::try_to_lock);
-  if (!w.owns_lock() || direct_fd_ < 0 || !unsent_.empty()) return false;
+  if (!w.owns_lock() || !unsent_.empty()) return false;
+  const int fd = direct_fd_.load(std::memory_order_acquire);
+  if (fd < 0) return false;
   std::vector<FramePtr>& frames = direct_batch_;
   bool overflowed = false;
   drain(frames, &overflowed);
@@ -152,11 +154,11 @@ bool OutboundQueue::write_direct() {
   size_t i = 0, offset = 0, bytes = 0;
   bool stalled = false;
   while (i < frames.size()) {
-    ssize_t sent = send_frames(direct_fd_, frames, i, offset);
+    ssize_t sent = send_frames(fd, frames, i, offset);
     if (sent <= 0) {
       // Full, or the peer is gone: the session writes the rest through
       // Apache (and sees the error there); producers stop writing on error.
-      if (sent < 0) direct_fd_ = -1;
+      if (sent < 0) disable_direct();
       stalled = true;
       break;
     }

@@ -13,6 +13,7 @@
 // whatever the socket does not take at once is left for the session, in
 // order, with a wake-up.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <mutex>
 #include <vector>
@@ -71,9 +72,11 @@ class OutboundQueue {
   // Session thread, holding lock_writes(): moves what a producer's write
   // left unsent to the front of out (before anything drained later).
   void take_unsent(std::vector<FramePtr>& out);
-  // Session thread, holding lock_writes(): no more direct writes (the close
-  // frame is out, or the connection is about to be closed).
-  void disable_direct() { direct_fd_ = -1; }
+  // No more direct writes: the session (holding lock_writes()) once its
+  // close frame is out; any thread when Apache is about to close the socket
+  // under the session (a hard stop). Takes no lock, so it never waits for a
+  // session's blocking write.
+  void disable_direct() { direct_fd_.store(-1, std::memory_order_release); }
 
   int wake_fd() const { return efd_.fd(); }
   bool ok() const { return efd_.ok(); }
@@ -89,9 +92,10 @@ class OutboundQueue {
   bool closed_ = false;
   EventFd efd_;
 
-  // Guarded by write_mu_ (the write lock).
+  // Guarded by write_mu_ (the write lock); direct_fd_ may also be cleared
+  // without it (disable_direct), so it is atomic.
   std::mutex write_mu_;
-  int direct_fd_ = -1;
+  std::atomic<int> direct_fd_{-1};
   SessionStats* direct_stats_ = nullptr;
   std::vector<FramePtr> unsent_;   // a producer's partial write, in order
   size_t unsent_offset_ = 0;       // bytes of unsent_[0] already on the wire

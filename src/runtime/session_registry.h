@@ -26,6 +26,12 @@ class SessionRegistry {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& q : queues_) q->wake();
   }
+  // A hard stop: Apache is closing (or has closed) every connection's
+  // socket under its session; the hub must not write to those numbers again.
+  void revoke_hub_writes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& q : queues_) q->disable_direct();
+  }
   size_t size() const {
     std::lock_guard<std::mutex> lock(mu_);
     return queues_.size();

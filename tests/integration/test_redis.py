@@ -157,9 +157,11 @@ def test_redis_outage_keeps_clients_and_resume_is_exact():
         try:
             x = await connect(a, name="xena")
             y = await connect(b, name="yuri")
-            clients += [x, y]
+            z = await connect(b, name="zed")
+            clients += [x, y, z]
             await x.join(room)
             await y.join(room)
+            await z.join(room)
             await x.message(room, "hello")
             await y.wait_events(room, lambda evs: "hello" in y.texts(room))
             since = y.events[room][-1]["seq"]
@@ -169,6 +171,7 @@ def test_redis_outage_keeps_clients_and_resume_is_exact():
             await x.wait_events(room, lambda evs: "before the outage" in x.texts(room))
 
             stop_redis()
+            await z.close()  # zed's leave cannot be published now; it must not be lost
             await x.message(room, "during the outage")
             err = await x.expect_error("unavailable", timeout=5)
             assert err.get("room") in (None, room), err
@@ -195,6 +198,10 @@ def test_redis_outage_keeps_clients_and_resume_is_exact():
                 await x.message(room, f"after-{k}")
             await x.wait_events(room, lambda evs: "after-2" in x.texts(room))
             assert a.wait_log("Redis bus available", timeout=5)
+            # zed's leave was held back and published once Redis returned
+            await x.wait_events(room, lambda evs: any(e.get("event") == "leave" and e.get("name") == "zed"
+                                                      for e in evs), timeout=10)
+            assert b.wait_log("held back while the bus was unavailable", timeout=5)
             assert "during the outage" not in x.texts(room) and "still here?" not in x.texts(room)
 
             # yuri resumes on the other server: exactly what he missed

@@ -262,6 +262,44 @@ TEST(ChatConnection, CloseLeavesEveryRoomOnceAndDetaches) {
   CHECK_FALSE(engine->user_online("amy"));
 }
 
+TEST(ChatConnection, LeavesRefusedAtCloseArePublishedOnceTheBusIsBack) {
+  // A Redis outage while a client disconnects: its leaves wait in
+  // PendingPublishes and the hub's tick publishes them later, in order.
+  PendingPublishes pending;
+  auto p = std::make_shared<RecordingPeer>();
+  auto c = std::make_unique<ChatConnection>(cfg, bus, *engine, "4242-1", "amy", true, p, 4242, &pending);
+  c->open(1);
+  c->on_text(R"({"type":"join","room":"a"})", 1);
+  c->on_text(R"({"type":"join","room":"b"})", 1);
+  pump();
+  bus.refuse = true;
+  c->close(50);
+  CHECK_EQUAL(2u, bus.records.size());
+  CHECK_EQUAL(2u, pending.size());
+  CHECK_EQUAL(0u, pending.retry(bus));  // still down: nothing lost, nothing published
+  CHECK_EQUAL(2u, pending.size());
+  bus.refuse = false;
+  CHECK_EQUAL(2u, pending.retry(bus));
+  CHECK_EQUAL(0u, pending.size());
+  CHECK(bus.record(2).type == RecordType::Leave && bus.record(2).room == "a");
+  CHECK(bus.record(3).type == RecordType::Leave && bus.record(3).room == "b");
+  pump();
+  CHECK_TRUE(engine->room_list().empty());
+  CHECK_FALSE(engine->user_online("amy"));
+}
+
+TEST(ChatConnection, PendingPublishesAreBoundedDroppingTheOldest) {
+  PendingPublishes pending(2);
+  pending.add("one");
+  pending.add("two");
+  pending.add("three");
+  CHECK_EQUAL(2u, pending.size());
+  CHECK_EQUAL(1u, pending.dropped());
+  CHECK_EQUAL(2u, pending.retry(bus));
+  CHECK_EQUAL(std::string("two"), bus.records[0]);
+  CHECK_EQUAL(std::string("three"), bus.records[1]);
+}
+
 TEST(ChatConnection, DestructorLeavesWhenCloseWasForgotten) {
   std::shared_ptr<RecordingPeer> p;
   auto c = connect("4242-1", "amy", true, &p);

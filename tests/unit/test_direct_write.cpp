@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/outbound_queue.h"
+#include "runtime/session_registry.h"
 #include "runtime/wake_batch.h"
 
 #include <CppUTest/TestHarness.h>
@@ -210,4 +211,22 @@ TEST(DirectWrite, APeerThatIsGoneStopsDirectWrites) {
   }
   CHECK_TRUE(woken(*p.q));
   CHECK_EQUAL(5u, p.q->queued_bytes());  // not written: direct writes are off
+}
+
+TEST(DirectWrite, AHardStopRevokesTheLoanWithoutWaitingForTheSession) {
+  Pair p;
+  p.lend();
+  SessionRegistry registry;
+  registry.add(p.q);
+  {
+    auto writing = p.q->lock_writes();  // the session is in a long blocking write
+    registry.revoke_hub_writes();       // must not wait for it
+  }
+  {
+    WakeBatch batch;
+    deliver(p.q, "after the socket was closed");
+  }
+  CHECK_TRUE(woken(*p.q));
+  CHECK_EQUAL(std::string(), read_all(p.fds[1]));
+  registry.remove(p.q);
 }
