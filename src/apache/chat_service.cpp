@@ -165,7 +165,24 @@ std::string ChatService::next_conn_id() {
   return std::string(tag) + "-" + std::to_string(getpid()) + "-" + std::to_string(conn_counter_.fetch_add(1) + 1);
 }
 
-void ChatService::apply(uint64_t seq, std::string_view payload) { engine_->apply(seq, payload); }
+void ChatService::apply(uint64_t seq, std::string_view payload) {
+  engine_->apply(seq, payload);
+  publish_outbox();
+}
+
+// Sync requests and present answers (see chat_record.h). Rare: a child
+// that started late or fell behind asks once, every child answers once.
+void ChatService::publish_outbox() {
+  Bus* bus = this->bus();
+  for (std::string& record : engine_->take_outbox()) {
+    static const std::string kSync = "{\"t\":\"sync\"";
+    if (record.compare(0, kSync.size(), kSync) == 0)
+      ap_log_error(APLOG_MARK, APLOG_INFO, 0, log_server_,
+                   "wsbridge: child %d missed chat events (late start or overrun); "
+                   "asking every child for its room members", (int)getpid());
+    if (!bus || bus->publish(record) == 0) pending_.add(std::move(record));
+  }
+}
 
 void ChatService::on_overrun(uint64_t lost_from, uint64_t lost_to) {
   ProcessState& ps = process_state();
@@ -175,6 +192,7 @@ void ChatService::on_overrun(uint64_t lost_from, uint64_t lost_to) {
                "(raise WSBridgeBusSize)", (int)getpid(), static_cast<apr_uint64_t>(lost_from),
                static_cast<apr_uint64_t>(lost_to));
   engine_->on_overrun(lost_from, lost_to);
+  publish_outbox();
 }
 
 // A child killed (kill -9, crash) never publishes its members' leaves: the

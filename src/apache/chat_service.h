@@ -53,6 +53,7 @@ class ChatService : public BusConsumer {
 
  private:
   bool setup_redis(server_rec* s, const char* url);
+  void publish_outbox();
 
   std::unique_ptr<Bus> bus_;
   std::atomic<Bus*> active_bus_{nullptr};  // bus_, for threads that do not hold start_mu_

@@ -1,7 +1,10 @@
 #include "chat/chat_engine.h"
 
 #include <algorithm>
+#include <set>
 #include <utility>
+
+#include "runtime/clock.h"
 
 namespace wsb {
 
@@ -60,6 +63,86 @@ void ChatEngine::apply(uint64_t seq, std::string_view payload) {
     case RecordType::Msg: apply_msg(seq, r); break;
     case RecordType::Direct: apply_direct(r); break;
     case RecordType::Gone: apply_gone(seq, r); break;
+    case RecordType::Sync: apply_sync(seq); break;
+    case RecordType::Present: apply_present(r); break;
+  }
+}
+
+std::vector<std::string> ChatEngine::take_outbox() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  out.swap(outbox_);
+  return out;
+}
+
+namespace {
+// Present answers are split so one stays far below any bus's record limit.
+constexpr size_t kPresentPerRecord = 50;
+// After an overrun, at most one sync request per this many records: a
+// process that keeps falling behind must not flood the bus with answers.
+constexpr uint64_t kSyncRequestSpacing = 10000;
+constexpr size_t kMaxLeftUnknown = 100000;
+}  // namespace
+
+void ChatEngine::want_sync(uint64_t seq) {
+  if (sync_requested_ && seq < last_sync_request_ + kSyncRequestSpacing) return;
+  sync_requested_ = true;
+  last_sync_request_ = seq;
+  ChatRecord r;
+  r.type = RecordType::Sync;
+  r.ts = wall_clock_ms();
+  outbox_.push_back(encode_record(r));
+}
+
+void ChatEngine::apply_sync(uint64_t seq) {
+  // Every local member as of this record, in bus order: joins after it are
+  // on the bus for the asker to read itself.
+  ChatRecord r;
+  r.type = RecordType::Present;
+  r.base = seq;
+  auto flush = [&] {
+    if (r.members.empty()) return;
+    r.ts = wall_clock_ms();
+    outbox_.push_back(encode_record(r));
+    r.members.clear();
+  };
+  for (const auto& c : local_) {
+    for (const auto& joined : c.second.rooms) {
+      const auto room = rooms_.find(joined.first);
+      const RoomMember* m = room == rooms_.end() ? nullptr : room->second.find(c.first);
+      if (m == nullptr) continue;
+      r.members.push_back(PresentMember{joined.first, m->conn_id, m->user, m->name, m->pid});
+      if (r.members.size() == kPresentPerRecord) flush();
+    }
+  }
+  flush();
+}
+
+void ChatEngine::apply_present(const ChatRecord& r) {
+  // An engine that has seen every record knows all of this already.
+  if (!gap_seen_) return;
+  std::set<std::string> changed;
+  for (const PresentMember& p : r.members) {
+    const auto left = left_unknown_.find(p.conn);
+    if (left != left_unknown_.end() && left->second > r.base) continue;  // left after the snapshot
+    Room* room = find_or_create_room(p.room);
+    if (room == nullptr || room->find(p.conn) != nullptr) continue;
+    RoomMember m;
+    m.conn_id = p.conn;
+    m.name = p.name;  // the name every other engine uses
+    m.user = p.user;
+    m.pid = p.pid;
+    if (LocalConn* c = local(p.conn)) m.peer = c->peer;
+    add_member(p.room, *room, std::move(m));
+    changed.insert(p.room);
+  }
+  // Local members were given a list without these: send it again.
+  for (const std::string& name : changed) {
+    Room& room = rooms_.find(name)->second;
+    const std::vector<std::string> names = room.member_names();
+    for (const RoomMember& m : room.members()) {
+      if (m.peer) deliver(m.peer, make_text_frame(encode_presence(name, names, m.name)));
+    }
   }
 }
 
@@ -78,6 +161,7 @@ void ChatEngine::note_gap(uint64_t lost_from, uint64_t lost_to) {
   const bool late_start = stats_.last_seq == 0;
   if (!late_start) ++stats_.overruns;
   gap_seen_ = true;
+  want_sync(lost_to);
   resume_floor_ = std::max(resume_floor_, lost_to);
   for (auto& room : rooms_) room.second.mark_lost_upto(lost_to);
   if (late_start || local_.empty()) return;
@@ -123,7 +207,13 @@ void ChatEngine::apply_join(uint64_t seq, const ChatRecord& r) {
 
 void ChatEngine::apply_leave(uint64_t seq, const ChatRecord& r) {
   const auto room = rooms_.find(r.room);
-  if (room == rooms_.end()) return;
+  if (room == rooms_.end() || room->second.find(r.conn) == nullptr) {
+    if (gap_seen_) {
+      if (left_unknown_.size() >= kMaxLeftUnknown) left_unknown_.clear();
+      left_unknown_[r.conn] = seq;
+    }
+    return;
+  }
   remove_member(room->first, room->second, r.conn, seq, r.ts);
 }
 

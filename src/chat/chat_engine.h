@@ -59,6 +59,11 @@ class ChatEngine {
   // wrapped ring): same floors, no error frames.
   void on_overrun(uint64_t lost_from, uint64_t lost_to);
 
+  // Hub thread, after apply()/on_overrun(): records this engine wants
+  // published — a "sync" request after it missed records, "present"
+  // answers to another engine's sync. Empty most of the time.
+  std::vector<std::string> take_outbox();
+
   // Rooms with at least one member, by name (for the welcome frame).
   std::vector<RoomCount> room_list() const;
   // A connection with this base name is attached here or is a member of a
@@ -82,6 +87,9 @@ class ChatEngine {
   void apply_msg(uint64_t seq, const ChatRecord& r);
   void apply_direct(const ChatRecord& r);
   void apply_gone(uint64_t seq, const ChatRecord& r);
+  void apply_sync(uint64_t seq);
+  void apply_present(const ChatRecord& r);
+  void want_sync(uint64_t seq);
   void note_gap(uint64_t lost_from, uint64_t lost_to);
 
   Room* find_or_create_room(const std::string& name);
@@ -108,6 +116,13 @@ class ChatEngine {
   // After a gap, members may be unknown here; messages then carry enough to
   // adopt their sender (see apply_msg).
   bool gap_seen_ = false;
+  // After a gap: leaves of members unknown here, by connection, with their
+  // seq, so a "present" answer taken before such a leave cannot bring the
+  // member back (see apply_present).
+  std::unordered_map<std::string, uint64_t> left_unknown_;
+  uint64_t last_sync_request_ = 0;  // seq at which the last sync was asked for
+  bool sync_requested_ = false;
+  std::vector<std::string> outbox_;
   ChatEngineStats stats_;
 };
 

@@ -13,6 +13,7 @@ struct TypeName {
 constexpr TypeName kTypes[] = {
     {"join", RecordType::Join}, {"leave", RecordType::Leave}, {"msg", RecordType::Msg},
     {"direct", RecordType::Direct}, {"gone", RecordType::Gone},
+    {"sync", RecordType::Sync}, {"present", RecordType::Present},
 };
 
 const char* type_name(RecordType t) {
@@ -38,6 +39,24 @@ bool read_pid(const rapidjson::Value& obj, ChatRecord* r) {
   int64_t pid = 0;
   if (get_int64(obj, "pid", &pid) != FieldStatus::Ok) return false;
   r->pid = static_cast<long>(pid);
+  return true;
+}
+
+bool read_members(const rapidjson::Value& obj, ChatRecord* r) {
+  if (get_uint64(obj, "base", &r->base) != FieldStatus::Ok) return false;
+  const auto it = obj.FindMember("members");
+  if (it == obj.MemberEnd() || !it->value.IsArray()) return false;
+  for (const rapidjson::Value& m : it->value.GetArray()) {
+    if (!m.IsObject()) return false;
+    PresentMember p;
+    int64_t pid = 0;
+    if (!need_string(m, "room", &p.room) || !need_string(m, "conn", &p.conn) ||
+        !need_string(m, "user", &p.user) || !need_string(m, "name", &p.name) ||
+        get_int64(m, "pid", &pid) != FieldStatus::Ok || !is_valid_room_name(p.room))
+      return false;
+    p.pid = static_cast<long>(pid);
+    r->members.push_back(std::move(p));
+  }
   return true;
 }
 
@@ -67,7 +86,10 @@ bool read_fields(const rapidjson::Value& obj, ChatRecord* r) {
       return need_string(obj, "conn", &r->conn) && need_string(obj, "from", &r->from) &&
              need_string(obj, "to", &r->to) && need_string(obj, "text", &r->text);
     case RecordType::Gone:
+    case RecordType::Sync:
       return read_pid(obj, r);
+    case RecordType::Present:
+      return read_members(obj, r);
   }
   return false;
 }
@@ -86,7 +108,7 @@ std::string encode_record(const ChatRecord& r) {
   write_opt(w, "from", r.from);
   write_opt(w, "to", r.to);
   write_opt(w, "text", r.text);
-  if (r.type != RecordType::Leave && r.type != RecordType::Direct &&
+  if (r.type != RecordType::Leave && r.type != RecordType::Direct && r.type != RecordType::Present &&
       (r.type != RecordType::Msg || !r.conn.empty())) {
     w.Key("pid");
     w.Int64(r.pid);
@@ -96,6 +118,23 @@ std::string encode_record(const ChatRecord& r) {
   if (r.has_since) {
     w.Key("since");
     w.Uint64(r.since);
+  }
+  if (r.type == RecordType::Present) {
+    w.Key("base");
+    w.Uint64(r.base);
+    w.Key("members");
+    w.StartArray();
+    for (const PresentMember& m : r.members) {
+      w.StartObject();
+      write_field(w, "room", m.room);
+      write_field(w, "conn", m.conn);
+      write_field(w, "user", m.user);
+      write_field(w, "name", m.name);
+      w.Key("pid");
+      w.Int64(m.pid);
+      w.EndObject();
+    }
+    w.EndArray();
   }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());

@@ -14,6 +14,13 @@
 //           used by an engine that missed the join (see ChatEngine).
 //   direct  {"t":"direct","conn","from","to","text","ts"}  from/to are base names
 //   gone    {"t":"gone","pid","ts"}  every member owned by process pid left
+//   sync    {"t":"sync","pid","ts"}  a process that may have missed joins
+//           (it started after the log dropped its oldest records, or fell
+//           behind) asks every process to say who its members are
+//   present {"t":"present","base","ts","members":[{"room","conn","user","name","pid"}]}
+//           one process's answer: its local members as of the sync record
+//           `base` (several records when there are many). Engines that
+//           have seen every record ignore it.
 //
 // "pid" is the owning process's key: (server tag << 32) | process id. The
 // tag is random per Apache server, so two servers sharing a Redis bus never
@@ -22,10 +29,16 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace wsb {
 
-enum class RecordType { Join, Leave, Msg, Direct, Gone };
+enum class RecordType { Join, Leave, Msg, Direct, Gone, Sync, Present };
+
+struct PresentMember {
+  std::string room, conn, user, name;
+  long pid = 0;
+};
 
 struct ChatRecord {
   RecordType type = RecordType::Msg;
@@ -40,6 +53,8 @@ struct ChatRecord {
   int64_t ts = 0;
   bool has_since = false;
   uint64_t since = 0;
+  uint64_t base = 0;                     // present: the sync record answered
+  std::vector<PresentMember> members;    // present
 };
 
 std::string encode_record(const ChatRecord& record);

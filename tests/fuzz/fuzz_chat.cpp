@@ -3,7 +3,8 @@
 // Input: '\n'-separated lines; the first byte picks the action:
 //   'a'/'b' + json: a text frame from connection A/B (then the hub applies
 //                   what they published), 'r' + bytes: a raw bus record,
-//   'p' + body: a publish API call, 'x': B closes.
+//   'p' + body: a publish API call, 'x': B closes, 'g': the hub loses one
+//   record (an overrun: the engine asks for a sync, answers then apply).
 // Checked: no crash/UB, and every frame a peer receives is one unmasked
 // text frame whose payload is a JSON object with a "type".
 #include <rapidjson/document.h>
@@ -79,11 +80,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto b = std::make_unique<ChatConnection>(cfg, bus, engine, "t-1-2", "", false, pb, 1);
   pa->deliver(a->open(1000));
   pb->deliver(b->open(1000));
-  uint64_t applied = 0;
+  uint64_t applied = 0, lost = 0;  // seq = index + 1 + lost
   auto hub = [&] {
     while (applied < bus.records.size()) {
-      engine.apply(applied + 1, bus.records[applied].payload);
+      engine.apply(applied + 1 + lost, bus.records[applied].payload);
       ++applied;
+      // Like ChatService: sync requests and present answers go on the bus.
+      for (std::string& r : engine.take_outbox()) bus.publish(r);
     }
   };
   std::string_view in(reinterpret_cast<const char*>(data), size);
@@ -111,6 +114,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         REQUIRE((r.http_status == 202) == (r.seq != 0));
         break;
       }
+      case 'g':
+        ++lost;
+        engine.on_overrun(applied + lost, applied + lost);
+        for (std::string& r : engine.take_outbox()) bus.publish(r);
+        break;
       case 'x':
         if (b) {
           b->close(now);

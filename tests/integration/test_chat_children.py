@@ -293,3 +293,56 @@ def test_graceful_restart_resume_and_history_survive():
         assert not crashes(a), crashes(a)
     finally:
         a.stop()
+
+
+@time_limit(60)
+def test_late_child_learns_members_it_never_saw_join():
+    """A child that starts after the bus ring wrapped never saw the joins of
+    members who have been silent since: it asks (sync), the other children
+    answer (present), and its clients' presence lists include them."""
+    extra = FAST + "WSBridgeBusSize 64K\nMinSpareThreads 1\n"
+    a = Apache(extra_conf=extra, mpm="event", children=1, threads=4, max_workers=8).start()
+    room = uniq("latechild")
+    try:
+        async def go():
+            clients = []
+            try:
+                stage("the silent member joins in the first child")
+                silent = await connect(a, "silent")
+                clients.append(silent)
+                await silent.join(room)
+                stage("wrapping the 64K bus ring")
+                talker = await connect(a, "talker")
+                clients.append(talker)
+                noise = uniq("noise")
+                await talker.join(noise)
+                for chunk in range(10):  # ~200 KB of records, in steps the hub keeps up with
+                    for k in range(40):
+                        await talker.message(noise, f"{chunk}-{k}-" + "n" * 400)
+                    await talker.wait_events(noise, lambda evs: n_messages(evs) >= 40 * (chunk + 1),
+                                             timeout=10)
+                first = status_json(a.port)["bus"]["first_seq"]
+                assert first > 1, f"the ring did not wrap (first_seq {first})"
+                stage("filling the first child so a second one starts")
+                for i in range(2):
+                    clients.append(await connect(a, f"fill{i}"))
+                assert len({c.pid for c in clients}) == 1, "the first child did not take them all"
+                stage("a client in the new child")
+                late = await ChatClient.connect(a.port, path="/ws/fast", name="late", timeout=15)
+                clients.append(late)
+                assert late.pid != silent.pid, "the late client was not served by a new child"
+                _, _, presence = await late.join(room)
+                if "silent" not in presence["members"]:  # the answers came after the join
+                    await late.next(lambda f: f.get("type") == "presence" and f.get("room") == room and
+                                    "silent" in f.get("members", []), timeout=10,
+                                    what="a presence list with the silent member")
+                await silent.message(room, "still here")
+                await late.wait_events(room, lambda evs: any(e.get("text") == "still here" and
+                                                             e.get("from") == "silent" for e in evs))
+            finally:
+                await close_all(clients)
+        run(go(), timeout=55)
+        assert "asking every child for its room members" in a.error_log()
+        assert not crashes(a), crashes(a)
+    finally:
+        a.stop()
