@@ -104,6 +104,7 @@ void write_bus_and_hub(W& w) {
     RedisBusStatus st = redis->status();
     w.Key("connected"); w.Bool(st.connected);
     w.Key("outages"); w.Uint64(st.outages);
+    w.Key("publish_links"); w.Int(st.publish_links_used);
     w.Key("resets"); w.Uint64(st.resets);
     w.Key("last_error"); w.String(st.last_error.c_str());
   } else if (Bus* bus = chat.bus()) {

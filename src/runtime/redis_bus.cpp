@@ -273,14 +273,23 @@ class RedisBus::Link {
   uint64_t recoveries_seen_ = 0;
 };
 
+struct RedisBus::Publisher {
+  explicit Publisher(RedisBus& bus) : link(bus, true) {}
+  std::mutex mu;
+  Link link;
+  std::atomic<bool> used{false};  // has published at least once (status)
+};
+
 RedisBus::RedisBus(RedisBusOptions options, Listener listener)
     : options_(std::move(options)),
       listener_(std::move(listener)),
       seq_key_(options_.key_prefix + ":seq"),
       log_key_(options_.key_prefix + ":log"),
-      publisher_(std::make_unique<Link>(*this, true)),
       reader_(std::make_unique<Link>(*this, true)),
-      waiter_(std::make_unique<Link>(*this, false)) {}
+      waiter_(std::make_unique<Link>(*this, false)) {
+  for (int i = 0; i < std::max(1, options_.publish_links); ++i)
+    publishers_.push_back(std::make_unique<Publisher>(*this));
+}
 
 RedisBus::~RedisBus() = default;
 
@@ -289,11 +298,26 @@ uint64_t RedisBus::publish(std::string_view payload) {
   const std::string floor = std::to_string(seen_seq_.load());
   uint64_t seq = 0;
   {
-    std::lock_guard<std::mutex> lock(publish_mu_);
-    ReplyPtr r = publisher_->call({payload, maxlen, floor}, kPublish);
+    // The first free link; when all are busy, queue for one in turn.
+    std::unique_lock<std::mutex> lock;
+    Publisher* p = nullptr;
+    for (const auto& candidate : publishers_) {
+      std::unique_lock<std::mutex> l(candidate->mu, std::try_to_lock);
+      if (l.owns_lock()) {
+        lock = std::move(l);
+        p = candidate.get();
+        break;
+      }
+    }
+    if (p == nullptr) {
+      p = publishers_[publish_turn_.fetch_add(1, std::memory_order_relaxed) % publishers_.size()].get();
+      lock = std::unique_lock<std::mutex>(p->mu);
+    }
+    p->used.store(true, std::memory_order_relaxed);
+    ReplyPtr r = p->link.call({payload, maxlen, floor}, kPublish);
     if (!r) return 0;
     if (!reply_u64(r.get(), &seq) || seq == 0) {
-      publisher_->fail("publish: unexpected reply");
+      p->link.fail("publish: unexpected reply");
       return 0;
     }
   }
@@ -441,8 +465,13 @@ uint64_t RedisBus::first_seq() const {
 }
 
 RedisBusStatus RedisBus::status() const {
-  std::lock_guard<std::mutex> lock(state_mu_);
-  return status_;
+  RedisBusStatus s;
+  {
+    std::lock_guard<std::mutex> lock(state_mu_);
+    s = status_;
+  }
+  for (const auto& p : publishers_) s.publish_links_used += p->used.load(std::memory_order_relaxed) ? 1 : 0;
+  return s;
 }
 
 void RedisBus::note_seen(uint64_t seq) {

@@ -6,9 +6,13 @@
 // across servers, and the stream keeps the newest max_records of them for
 // history, resume and catching up after an outage.
 //
-// hiredis contexts are not thread-safe, so the bus keeps three connections
-// ("links"), each behind its own mutex: one for publish() (session threads),
-// one for read()/first_seq()/last_seq() (the hub thread), and one for the
+// hiredis contexts are not thread-safe, so the bus keeps connections
+// ("links"), each behind its own mutex: up to publish_links for publish()
+// (session threads; a publisher takes the first free one, so an idle server
+// uses one and the others connect only when publishes overlap — one
+// connection would make every session of a child wait in line for each
+// other's round trips), one for read()/first_seq()/last_seq() (the hub
+// thread), and one for the
 // blocking XREAD of wait(), which a wake() interrupts through an eventfd
 // without disturbing the other two. Links connect lazily on first use, so an
 // object made in the Apache parent holds no socket across fork(). Every
@@ -59,6 +63,7 @@ struct RedisBusOptions {
   int command_timeout_ms = 500;
   int backoff_min_ms = 100;
   int backoff_max_ms = 5000;
+  int publish_links = 4;         // connections publish() may use at once (>= 1)
 };
 
 enum class RedisBusEvent {
@@ -69,6 +74,7 @@ enum class RedisBusEvent {
 
 struct RedisBusStatus {
   bool connected = false;  // the last command on any link succeeded
+  int publish_links_used = 0;  // publisher connections made so far (at most publish_links)
   uint64_t outages = 0;    // Down transitions
   uint64_t resets = 0;     // sequence resets seen by the reader
   std::string last_error;  // newest failure, "" if none yet
@@ -121,10 +127,11 @@ class RedisBus final : public Bus {
   const Listener listener_;
   const std::string seq_key_, log_key_;
 
-  std::unique_ptr<Link> publisher_;  // guarded by publish_mu_
+  struct Publisher;
+  std::vector<std::unique_ptr<Publisher>> publishers_;  // each guarded by its own mutex
+  std::atomic<unsigned> publish_turn_{0};               // whom to queue for when all are busy
   std::unique_ptr<Link> reader_;     // guarded by read_mu_
   std::unique_ptr<Link> waiter_;     // guarded by wait_mu_
-  std::mutex publish_mu_;
   mutable std::mutex read_mu_;
   std::mutex wait_mu_;
   EventFd wake_fd_;

@@ -273,6 +273,11 @@ TEST(RedisBus, ConcurrentPublishersEveryRecordOnceInOneOrder) {
   tail.join();
   LONGS_EQUAL(0, refused.load());
   CHECK(reader_ok);
+  // Overlapping publishes went out on more than one connection; the reader
+  // bus never published.
+  CHECK(a.status().publish_links_used > 1 || b.status().publish_links_used > 1);
+  CHECK(a.status().publish_links_used <= 4 && b.status().publish_links_used <= 4);
+  LONGS_EQUAL(0, reader.status().publish_links_used);
   UNSIGNED_LONGS_EQUAL(kThreads * kEach, seen.size());
   CHECK(in_order(seen, 1));
   std::vector<int> next(kThreads, 0);
