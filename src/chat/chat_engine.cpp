@@ -320,7 +320,7 @@ void ChatEngine::remove_member(const std::string& room_name, Room& room,
 void ChatEngine::record_and_broadcast(Room& room, uint64_t seq, std::string json) {
   // Encoded once; every member's queue shares the same bytes.
   const FramePtr frame = make_text_frame(json);
-  room.record(seq, std::move(json));
+  room.record(seq, frame);
   for (const RoomMember& m : room.members()) {
     if (m.peer) deliver(m.peer, frame);
   }

@@ -47,9 +47,18 @@ bool Room::remove(std::string_view conn_id, RoomMember* removed) {
   return true;
 }
 
-void Room::record(uint64_t seq, std::string json) {
+std::string_view HistoryEvent::json() const {
+  // Server frames are FIN + opcode, then a 7-bit length, or 126 + 16 bits,
+  // or 127 + 64 bits, and no mask.
+  const std::string& f = *frame;
+  const uint8_t len7 = static_cast<uint8_t>(f[1]) & 0x7f;
+  const size_t header = len7 == 127 ? 10 : len7 == 126 ? 4 : 2;
+  return std::string_view(f).substr(header);
+}
+
+void Room::record(uint64_t seq, FramePtr frame) {
   last_seq_ = std::max(last_seq_, seq);
-  history_.push_back(HistoryEvent{seq, std::move(json)});
+  history_.push_back(HistoryEvent{seq, std::move(frame)});
   while (history_.size() > history_size_) {
     evicted_upto_ = std::max(evicted_upto_, history_.front().seq);
     history_.pop_front();
@@ -67,7 +76,7 @@ HistoryWindow Room::history(bool has_since, uint64_t since) const {
     w.complete = evicted_upto_ == 0;
   }
   for (const HistoryEvent& e : history_) {
-    if (!has_since || e.seq > since) w.events.push_back(e.json);
+    if (!has_since || e.seq > since) w.events.push_back(e.json());
   }
   return w;
 }

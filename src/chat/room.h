@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/frame.h"
 #include "runtime/peer.h"
 
 namespace wsb {
@@ -21,9 +22,12 @@ struct RoomMember {
   PeerPtr peer;      // set only when the connection is local to this process
 };
 
+// A room event as it went out live: the frame every member got, kept once
+// for history too (the JSON is the frame's payload).
 struct HistoryEvent {
   uint64_t seq = 0;
-  std::string json;  // the message/system object exactly as sent live
+  FramePtr frame;  // an unmasked server text frame
+  std::string_view json() const;
 };
 
 struct HistoryWindow {
@@ -52,7 +56,7 @@ class Room {
   // Removes the member; false if conn_id is not one.
   bool remove(std::string_view conn_id, RoomMember* removed);
 
-  void record(uint64_t seq, std::string json);
+  void record(uint64_t seq, FramePtr frame);
   uint64_t last_seq() const { return last_seq_; }
 
   // Events with seq > since (or all kept, without since) and whether

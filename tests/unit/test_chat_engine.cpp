@@ -179,6 +179,23 @@ TEST(ChatEngine, HistoryEventsAreTheLiveObjects) {
   CHECK_TRUE(json_of(b->frames()[0])["complete"].GetBool());
 }
 
+TEST(ChatEngine, HistoryKeepsEventsOfEverySizeIntact) {
+  // History shares the live frame: its JSON is the payload after a 2-, 4-
+  // or 10-byte header, depending on the length.
+  RecPeer a = make_peer(), b = make_peer();
+  engine.attach("1-1", "a", a);
+  engine.attach("1-2", "b", b);
+  feed(join_rec("r", "1-1", "a"));
+  const std::vector<std::string> texts = {"s", std::string(300, 'm'), std::string(70000, 'L')};
+  for (const std::string& t : texts) feed(msg_rec("r", "1-1", t));
+  feed(join_rec("r", "1-2", "b"));
+  rapidjson::Document h = json_of(b->frames()[0]);
+  STRCMP_EQUAL("history", field(h, "type").c_str());
+  CHECK_EQUAL(4u, h["messages"].Size());  // a's join and the three messages
+  for (size_t i = 0; i < texts.size(); ++i)
+    CHECK(field(h["messages"][static_cast<rapidjson::SizeType>(i + 1)], "text") == texts[i]);
+}
+
 TEST(ChatEngine, ResumeWindows) {
   ChatEngine e{config_with_history(3)};
   Feed f{{&e}};
