@@ -126,11 +126,15 @@ bool Session::read_input() {
   return true;
 }
 
-bool Session::flush() {
+bool Session::flush(bool own_first) {
   // Held across the write: a producer writing directly must not interleave
   // its bytes with ours (it only try-locks, and wakes us if it cannot).
   std::unique_lock<std::mutex> writing = queue_->lock_writes();
   batch_.clear();
+  if (own_first) {
+    for (auto& f : pending_) batch_.push_back(std::move(f));
+    pending_.clear();
+  }
   if (!close_written_) {
     queue_->take_unsent(batch_);  // a producer's partial write goes first
     bool overflowed = false;
@@ -198,13 +202,16 @@ void Session::on_timers(int64_t now) {
 
 uint16_t Session::run() {
   last_rx_ms_ = last_tx_ms_ = last_ping_ms_ = monotonic_ms();
-  int direct_fd = options_.direct_writes ? transport_.direct_write_fd() : -1;
-  if (direct_fd >= 0) queue_->enable_direct(direct_fd, &stats_);
   app_.on_open(*this);
+  // What on_open sent (the chat's welcome) is the first thing on the wire:
+  // before anything other threads queued meanwhile, and before the hub may
+  // write to the socket itself.
+  bool alive = flush(true);
+  int direct_fd = options_.direct_writes ? transport_.direct_write_fd() : -1;
+  if (alive && direct_fd >= 0) queue_->enable_direct(direct_fd, &stats_);
   // Bytes that arrived with the handshake sit in Apache's (or mod_ssl's)
   // buffers already; the socket will not show them, so read before polling.
   more_input_ = true;
-  bool alive = true;
   while (alive) {
     if (!close_sent_ && stop_.is_stopping()) close(close_code::kGoingAway, "server going away");
     on_timers(monotonic_ms());

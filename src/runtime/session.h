@@ -92,7 +92,8 @@ class Session : private FrameSink {
   void on_error(uint16_t code, const char* why) override;
 
   bool read_input();      // false when the transport ended
-  bool flush();           // writes pending_ + the outbound queue
+  // Writes the outbound queue, then pending_ (own_first: pending_ first).
+  bool flush(bool own_first = false);
   void fail(uint16_t code, std::string_view reason);
   int next_timeout_ms(int64_t now) const;
   void on_timers(int64_t now);

@@ -299,3 +299,41 @@ TEST(Session, HubWritesAndSessionWritesNeverInterleave) {
   }
   CHECK_FALSE(h.client->next(&f, 200));
 }
+
+namespace {
+// Sends a greeting from on_open, like the chat's welcome.
+class GreetingApp : public App {
+ public:
+  void on_open(Session& s) override { s.send_text("welcome"); }
+  void on_message(Session& s, Opcode op, std::string_view p) override {
+    if (op == Opcode::Text) s.send_text(p);
+  }
+};
+}  // namespace
+
+TEST(Session, WhatOnOpenSendsIsTheFirstFrameEvenWithFramesQueuedBefore) {
+  int fds[2];
+  CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM, 0, fds));
+  StopFlag stop;
+  SessionStats stats;
+  GreetingApp app;
+  SocketTransport transport(fds[0]);
+  transport.direct = true;
+  Session session(transport, app, quick(), stop, stats);
+  // The hub delivered before the session thread got to run.
+  {
+    WakeBatch batch;
+    session.peer()->deliver(make_frame(encode_frame(Opcode::Text, "from the hub")));
+  }
+  std::thread t([&] { session.run(); });
+  Client client(fds[1]);
+  Frame f;
+  CHECK(client.next(&f));
+  STRCMP_EQUAL("welcome", f.payload.c_str());
+  CHECK(client.next(&f));
+  STRCMP_EQUAL("from the hub", f.payload.c_str());
+  ::shutdown(fds[1], SHUT_RDWR);
+  t.join();
+  close(fds[0]);
+  close(fds[1]);
+}
