@@ -11,8 +11,8 @@ CXX=${FUZZ_CXX:-clang++}
 FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c++17 -Wall -Wextra -Werror -Isrc"
 proto="src/protocol/frame_parser.cpp src/protocol/utf8_validator.cpp src/protocol/masking.cpp src/protocol/close_code.cpp"
 declare -A srcs=(
-  [frame_parser]="tests/fuzz/fuzz_frame_parser.cpp $proto"
-  [handshake]="tests/fuzz/fuzz_handshake.cpp src/protocol/handshake.cpp -lssl -lcrypto"
+  [frame_parser]="tests/fuzz/fuzz_frame_parser.cpp $proto src/protocol/deflate.cpp -lz"
+  [handshake]="tests/fuzz/fuzz_handshake.cpp src/protocol/handshake.cpp src/protocol/deflate.cpp -lssl -lcrypto -lz"
   [chat]="tests/fuzz/fuzz_chat.cpp src/chat/*.cpp src/protocol/frame_encoder.cpp src/protocol/masking.cpp -lssl -lcrypto"
 )
 declare -A maxlen=([frame_parser]=4096 [handshake]=1024 [chat]=4096)

@@ -19,6 +19,7 @@ apr_off_t max_queued(const DirConfig* d) { return d->max_queued >= 0 ? d->max_qu
 apr_interval_time_t ping_interval(const DirConfig* d) { return d->ping_interval >= 0 ? d->ping_interval : Limits::kPing; }
 apr_interval_time_t idle_timeout(const DirConfig* d) { return d->idle_timeout >= 0 ? d->idle_timeout : Limits::kIdle; }
 bool hub_writes(const DirConfig* d) { return d->hub_writes != 0; }
+bool deflate(const DirConfig* d) { return d->deflate != 0; }
 int max_connections(const ServerConfig* s) { return s->max_connections >= 0 ? s->max_connections : Limits::kMaxConnections; }
 int history_size(const ServerConfig* s) { return s->history_size >= 0 ? s->history_size : Limits::kHistory; }
 apr_off_t bus_size(const ServerConfig* s) { return s->bus_size >= 0 ? s->bus_size : Limits::kBusSize; }
@@ -30,6 +31,7 @@ void* create_dir_config(apr_pool_t* p, char*) {
   d->max_message = d->max_frame = d->max_queued = -1;
   d->ping_interval = d->idle_timeout = -1;
   d->hub_writes = -1;
+  d->deflate = -1;
   d->max_text_length = -1;
   d->rate_per_sec = d->rate_burst = -1;
   return d;
@@ -48,6 +50,7 @@ void* merge_dir_config(apr_pool_t* p, void* basev, void* addv) {
   m->ping_interval = add->ping_interval >= 0 ? add->ping_interval : base->ping_interval;
   m->idle_timeout = add->idle_timeout >= 0 ? add->idle_timeout : base->idle_timeout;
   m->hub_writes = add->hub_writes >= 0 ? add->hub_writes : base->hub_writes;
+  m->deflate = add->deflate >= 0 ? add->deflate : base->deflate;
   m->max_text_length = add->max_text_length >= 0 ? add->max_text_length : base->max_text_length;
   m->rate_per_sec = add->rate_per_sec >= 0 ? add->rate_per_sec : base->rate_per_sec;
   m->rate_burst = add->rate_burst >= 0 ? add->rate_burst : base->rate_burst;
@@ -257,6 +260,11 @@ const char* set_batch_window(cmd_parms* cmd, void*, const char* arg) {
   return parse_duration(cmd, arg, apr_time_from_msec(100), &sconf(cmd)->batch_window, "ms");
 }
 
+const char* set_deflate(cmd_parms*, void* d, int on) {
+  dconf(d)->deflate = on ? 1 : 0;
+  return nullptr;
+}
+
 const char* set_hub_writes(cmd_parms*, void* d, int on) {
   dconf(d)->hub_writes = on ? 1 : 0;
   return nullptr;
@@ -298,6 +306,7 @@ const command_rec directives[] = {
     {"WSBridgeMaxQueuedBytes", fn(set_max_queued), nullptr, WSB_DIR, TAKE1, "outbound bytes queued per connection before it is cut off (default 4M)"},
     {"WSBridgePingInterval", fn(set_ping), nullptr, WSB_DIR, TAKE1, "ping a quiet peer after this long (default 30s; 0 = off)"},
     {"WSBridgeIdleTimeout", fn(set_idle), nullptr, WSB_DIR, TAKE1, "close a peer silent this long (default 75s; 0 = off)"},
+    {"WSBridgeDeflate", fn(set_deflate), nullptr, WSB_DIR, FLAG, "accept permessage-deflate: clients may send compressed messages (default On)"},
     {"WSBridgeHubWrites", fn(set_hub_writes), nullptr, WSB_DIR, FLAG, "let the hub write to plain (non-TLS) sockets itself instead of waking the connection's thread (default On)"},
     {"WSBridgeBatchWindow", fn(set_batch_window), nullptr, RSRC_CONF, TAKE1, "while chat events keep coming, hand them to each connection at most once per this window (default 2ms; 0 = at once)"},
     {"WSBridgeHistorySize", fn(set_history), nullptr, RSRC_CONF, TAKE1, "events kept per chat room (default 100)"},

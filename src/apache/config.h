@@ -23,6 +23,7 @@ struct DirConfig {
   apr_interval_time_t ping_interval;  // -1 = unset; 0 = off
   apr_interval_time_t idle_timeout;
   int hub_writes;                     // -1 = unset (on); 0 = off
+  int deflate;                        // -1 = unset (on); 0 = off
   // chat
   int max_text_length;
   double rate_per_sec;                // < 0 = unset
@@ -57,6 +58,7 @@ apr_off_t max_queued(const DirConfig* d);
 apr_interval_time_t ping_interval(const DirConfig* d);
 apr_interval_time_t idle_timeout(const DirConfig* d);
 bool hub_writes(const DirConfig* d);
+bool deflate(const DirConfig* d);
 int max_connections(const ServerConfig* s);
 int history_size(const ServerConfig* s);
 apr_off_t bus_size(const ServerConfig* s);

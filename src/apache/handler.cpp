@@ -177,10 +177,12 @@ int upgrade_handler(request_rec* r) {
   req.version = header(r, "Sec-WebSocket-Version", &req.has_version);
   req.origin = header(r, "Origin", &req.has_origin);
   req.protocols = header(r, "Sec-WebSocket-Protocol");
+  req.extensions = header(r, "Sec-WebSocket-Extensions");
   req.is_https = ap_http_scheme(r) && strcmp(ap_http_scheme(r), "https") == 0;
   HandshakePolicy policy;
   policy.allowed_origins = to_vector(d->origins);
   policy.subprotocols = to_vector(d->subprotocols);
+  policy.permessage_deflate = deflate(d);
 
   HandshakeResult hs = validate_handshake(req, policy);
   if (hs.status != HTTP_SWITCHING_PROTOCOLS) {
@@ -249,6 +251,8 @@ int upgrade_handler(request_rec* r) {
   apr_table_setn(r->headers_out, "Sec-WebSocket-Accept", apr_pstrdup(r->pool, hs.accept.c_str()));
   if (!hs.subprotocol.empty())
     apr_table_setn(r->headers_out, "Sec-WebSocket-Protocol", apr_pstrdup(r->pool, hs.subprotocol.c_str()));
+  if (hs.deflate)
+    apr_table_setn(r->headers_out, "Sec-WebSocket-Extensions", apr_pstrdup(r->pool, hs.extensions.c_str()));
   take_over_connection(r);
   r->status = HTTP_SWITCHING_PROTOCOLS;
   r->status_line = ap_get_status_line(HTTP_SWITCHING_PROTOCOLS);
@@ -272,7 +276,9 @@ int upgrade_handler(request_rec* r) {
                                            user_fixed, chat.owner_key(static_cast<int>(getpid())),
                                            &chat.pending());
     App& the_app = chat_app ? static_cast<App&>(*chat_app) : static_cast<App&>(echo);
-    Session session(transport, the_app, session_options(d), ps.stop, stats);
+    SessionOptions options = session_options(d);
+    options.limits.allow_compressed = hs.deflate;
+    Session session(transport, the_app, options, ps.stop, stats);
     ps.sessions.add(session.queue_ptr());
     code = session.run();
     ps.sessions.remove(session.queue_ptr());

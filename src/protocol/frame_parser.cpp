@@ -27,10 +27,17 @@ constexpr size_t kMaxKeptCapacity = 64 * 1024;
 bool is_known_opcode(uint8_t op) { return op <= 0x2 || (op >= 0x8 && op <= 0xA); }
 
 // The rules that the first two header bytes alone decide; all are 1002.
-const char* check_first_bytes(uint8_t b0, uint8_t b1, bool in_message, bool require_mask) {
+const char* check_first_bytes(uint8_t b0, uint8_t b1, bool in_message, const ParserLimits& limits) {
   uint8_t op = b0 & 0x0F;
   bool fin = (b0 & 0x80) != 0;
-  if (b0 & 0x70) return "reserved bits set without a negotiated extension";
+  const bool require_mask = limits.require_mask;
+  if (b0 & 0x30) return "reserved bits set without a negotiated extension";
+  if (b0 & 0x40) {
+    if (!limits.allow_compressed) return "reserved bits set without a negotiated extension";
+    // permessage-deflate: RSV1 only on the first frame of a data message.
+    if (op == 0) return "RSV1 on a continuation frame";
+    if (op & 0x8) return "RSV1 on a control frame";
+  }
   if (!is_known_opcode(op)) return "reserved opcode";
   if (require_mask && !(b1 & 0x80)) return "client frame not masked";
   if (op & 0x8) {
@@ -97,7 +104,7 @@ bool FrameParser::feed(uint8_t* data, size_t len, FrameSink& sink) {
         if (hdr_len_ < hdr_need_) return true;
 
         if (state_ == State::Header) {
-          const char* why = check_first_bytes(hdr_[0], hdr_[1], in_message_, limits_.require_mask);
+          const char* why = check_first_bytes(hdr_[0], hdr_[1], in_message_, limits_);
           if (why) {
             fail(sink, close_code::kProtocolError, why);
             return false;
@@ -139,12 +146,12 @@ bool FrameParser::feed(uint8_t* data, size_t len, FrameSink& sink) {
         } else {
           // Validated chunk by chunk as it arrives, so a bad sequence is
           // reported before the rest of the frame or message is awaited.
-          if (message_op_ == Opcode::Text && !utf8_.feed(p, n)) {
+          if (message_op_ == Opcode::Text && !compressed_ && !utf8_.feed(p, n)) {
             fail(sink, close_code::kInvalidPayload, "invalid utf-8 in a text message");
             return false;
           }
           if (whole && fin_ && op_ != Opcode::Continuation) {
-            if (message_op_ == Opcode::Text && !utf8_.complete()) {
+            if (message_op_ == Opcode::Text && !compressed_ && !utf8_.complete()) {
               fail(sink, close_code::kInvalidPayload, "text message ends inside a utf-8 sequence");
               return false;
             }
@@ -152,7 +159,11 @@ bool FrameParser::feed(uint8_t* data, size_t len, FrameSink& sink) {
             state_ = State::Header;
             hdr_len_ = 0;
             hdr_need_ = 2;
-            sink.on_message(message_op_, view(p, n));
+            if (compressed_) {
+              sink.on_compressed_message(message_op_, view(p, n));
+            } else {
+              sink.on_message(message_op_, view(p, n));
+            }
             break;
           }
           if (n) message_.append(reinterpret_cast<const char*>(p), n);
@@ -199,6 +210,7 @@ bool FrameParser::begin_payload(FrameSink& sink) {
     if (op_ != Opcode::Continuation) {
       in_message_ = true;
       message_op_ = op_;
+      compressed_ = (hdr_[0] & 0x40) != 0;
       message_.clear();
       utf8_.reset();
     }
@@ -239,7 +251,7 @@ void FrameParser::end_frame(FrameSink& sink) {
   }
 
   if (!fin_) return;
-  if (message_op_ == Opcode::Text && !utf8_.complete()) {
+  if (message_op_ == Opcode::Text && !compressed_ && !utf8_.complete()) {
     fail(sink, close_code::kInvalidPayload, "text message ends inside a utf-8 sequence");
     return;
   }
@@ -249,7 +261,11 @@ void FrameParser::end_frame(FrameSink& sink) {
   // from under the view it was given.
   std::string message = std::move(message_);
   message_.clear();
-  sink.on_message(message_op_, message);
+  if (compressed_) {
+    sink.on_compressed_message(message_op_, message);
+  } else {
+    sink.on_message(message_op_, message);
+  }
   if (!in_message_ && message_.capacity() < message.capacity() &&
       message.capacity() <= kMaxKeptCapacity) {
     message.clear();

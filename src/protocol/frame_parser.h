@@ -18,6 +18,10 @@ struct ParserLimits {
   uint64_t max_message_size = 1 << 20;  // reassembled message; over it -> 1009
   uint64_t max_frame_size = 1 << 20;    // one frame's payload; over it -> 1009
   bool require_mask = true;             // client frames must be masked -> else 1002
+  // permessage-deflate was negotiated: RSV1 on a message's first frame marks
+  // it compressed (RFC 7692 §6). The size limit then applies to the
+  // compressed bytes here; the sink checks the inflated size and UTF-8.
+  bool allow_compressed = false;
 };
 
 class FrameSink {
@@ -25,6 +29,11 @@ class FrameSink {
   virtual ~FrameSink() = default;
   // A complete text (UTF-8 validated) or binary message.
   virtual void on_message(Opcode op, std::string_view payload) = 0;
+  // A complete compressed message (only with allow_compressed): still
+  // deflated, UTF-8 not checked.
+  virtual void on_compressed_message(Opcode, std::string_view) {
+    on_error(1002, "compressed message without the extension");
+  }
   virtual void on_ping(std::string_view payload) = 0;
   virtual void on_pong(std::string_view payload) = 0;
   // A valid close frame. code == close_code::kNoStatus (1005) when the frame
@@ -69,6 +78,7 @@ class FrameParser {
   // message reassembly
   bool in_message_ = false;
   Opcode message_op_ = Opcode::Text;
+  bool compressed_ = false;  // the message in progress had RSV1 on its first frame
   std::string message_;
   Utf8Validator utf8_;
   std::string control_;  // payload of the current control frame (<=125 bytes)

@@ -4,6 +4,8 @@
 // 426 rather than a bare 400.
 #include "protocol/handshake.h"
 
+#include "protocol/deflate.h"
+
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
@@ -243,6 +245,11 @@ HandshakeResult validate_handshake(const HandshakeRequest& req, const HandshakeP
   r.status = 101;
   r.accept = compute_accept_key(req.key);
   r.subprotocol = select_subprotocol(req.protocols, policy.subprotocols);
+  if (policy.permessage_deflate) {
+    DeflateAgreement d = negotiate_deflate(req.extensions);
+    r.deflate = d.accepted;
+    r.extensions = std::move(d.response);
+  }
   return r;
 }
 

@@ -19,6 +19,7 @@ struct HandshakeRequest {
   std::string_view version;         // Sec-WebSocket-Version
   std::string_view origin;          // Origin
   std::string_view protocols;       // Sec-WebSocket-Protocol (comma list)
+  std::string_view extensions;      // Sec-WebSocket-Extensions (all of them, joined)
   bool has_host = false, has_origin = false, has_key = false, has_version = false;
   bool is_https = false;            // scheme of this server, for same-origin checks
 };
@@ -30,6 +31,8 @@ struct HandshakePolicy {
   // Offered subprotocols in server preference order; the first one the client
   // also lists is selected. Empty: none is selected.
   std::vector<std::string> subprotocols;
+  // Accept a permessage-deflate offer (WSBridgeDeflate).
+  bool permessage_deflate = false;
 };
 
 struct HandshakeResult {
@@ -37,6 +40,8 @@ struct HandshakeResult {
   std::string error;                // short explanation for the error log/body
   std::string accept;               // Sec-WebSocket-Accept (status 101)
   std::string subprotocol;          // chosen, may be empty
+  std::string extensions;           // Sec-WebSocket-Extensions to answer, may be empty
+  bool deflate = false;             // permessage-deflate agreed
   bool send_version_header = false; // 426: add "Sec-WebSocket-Version: 13"
   bool send_upgrade_header = false; // 426 on a plain GET: add "Upgrade: websocket"
   bool send_allow_get = false;      // 405: add "Allow: GET"

@@ -88,6 +88,30 @@ void Session::on_message(Opcode op, std::string_view payload) {
   app_.on_message(*this, op, payload);
 }
 
+// permessage-deflate (RFC 7692): the limits and the UTF-8 rule apply to the
+// inflated message, as if it had arrived uncompressed.
+void Session::on_compressed_message(Opcode op, std::string_view payload) {
+  // One inflater per message: the handshake told the client not to take
+  // its context over, so idle connections hold no zlib state.
+  Inflater inflater;
+  std::string inflated;  // nor a buffer: it goes with the message
+  switch (inflater.inflate(payload, options_.limits.max_message_size, &inflated)) {
+    case Inflater::Result::Ok: break;
+    case Inflater::Result::TooBig:
+      fail(close_code::kMessageTooBig, "message exceeds the message size limit once inflated");
+      return;
+    case Inflater::Result::Corrupt:
+      fail(close_code::kInvalidPayload, "invalid compressed data");
+      return;
+  }
+  if (op == Opcode::Text &&
+      !Utf8Validator::validate(reinterpret_cast<const uint8_t*>(inflated.data()), inflated.size())) {
+    fail(close_code::kInvalidPayload, "invalid utf-8 in a text message");
+    return;
+  }
+  on_message(op, inflated);
+}
+
 void Session::on_ping(std::string_view payload) {
   if (!close_sent_) pending_.push_back(make_frame(encode_frame(Opcode::Pong, payload)));
 }

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocol/deflate.h"
 #include "protocol/frame_parser.h"
 #include "protocol/opcode.h"
 #include "runtime/clock.h"
@@ -86,6 +87,7 @@ class Session : private FrameSink {
 
  private:
   void on_message(Opcode op, std::string_view payload) override;
+  void on_compressed_message(Opcode op, std::string_view payload) override;
   void on_ping(std::string_view payload) override;
   void on_pong(std::string_view payload) override;
   void on_close(uint16_t code, std::string_view reason) override;

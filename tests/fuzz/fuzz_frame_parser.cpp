@@ -1,6 +1,8 @@
 // libFuzzer target for FrameParser.
 // Input layout: [flags][n][n chunk-size bytes][stream...]. flags pick the
-// limits and the mask requirement; the chunk sizes (cycled) split the stream.
+// limits and the mask requirement, bit 0x10 of n allows compressed messages
+// (permessage-deflate; they are then inflated as the session would); the
+// chunk sizes (cycled) split the stream.
 // Checked: the same events whatever the split (one-shot, chunked, and byte
 // by byte for short inputs), text messages and close reasons are valid UTF-8
 // by an independent decoder, limits hold, and nothing follows a close/error.
@@ -10,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocol/deflate.h"
 #include "protocol/frame_parser.h"
 
 using namespace wsb;
@@ -69,6 +72,16 @@ struct Checker : FrameSink {
     if (op == Opcode::Text) REQUIRE(naive_utf8(p));
     event((op == Opcode::Text ? "T" : "B") + std::string(p));
   }
+  void on_compressed_message(Opcode op, std::string_view p) override {
+    REQUIRE(limits.allow_compressed);
+    REQUIRE(op == Opcode::Text || op == Opcode::Binary);
+    REQUIRE(p.size() <= limits.max_message_size);
+    Inflater inflater;
+    std::string out;
+    const Inflater::Result r = inflater.inflate(p, limits.max_message_size, &out);
+    REQUIRE(out.size() <= limits.max_message_size);
+    event("Z" + std::to_string(static_cast<int>(r)) + out);
+  }
   void on_ping(std::string_view p) override {
     REQUIRE(p.size() <= 125);
     event("i" + std::string(p));
@@ -127,6 +140,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.max_frame_size = kLimits[(flags >> 1) & 7];
   limits.max_message_size = kLimits[(flags >> 4) & 7];
   bool reenter = (flags & 0x80) != 0;
+  limits.allow_compressed = (data[1] & 0x10) != 0;
 
   size_t nsizes = data[1] % 16;
   if (size < 2 + nsizes) return 0;

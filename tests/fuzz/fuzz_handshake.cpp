@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocol/deflate.h"
 #include "protocol/handshake.h"
 
 using namespace wsb;
@@ -157,5 +158,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check_tokens(req.connection, req.upgrade);
   check_tokens(req.protocols, req.method);
   check_origin(req.origin, req.host, req.is_https, policy.allowed_origins);
+
+  // The Sec-WebSocket-Protocol field doubles as an extensions offer: the
+  // answer is always one well-formed permessage-deflate value, never a copy
+  // of client bytes (it goes into a response header).
+  const DeflateAgreement d = negotiate_deflate(req.protocols);
+  if (d.accepted) {
+    REQUIRE(d.response.rfind("permessage-deflate; server_no_context_takeover; client_no_context_takeover", 0) == 0);
+    for (char c : d.response) REQUIRE(c >= 0x20 && c < 0x7f);
+  } else {
+    REQUIRE(d.response.empty());
+  }
   return 0;
 }

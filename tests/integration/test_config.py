@@ -62,6 +62,7 @@ def test_bad_durations():
 
 def test_bad_hub_writes_and_batch_window():
     assert_refused("WSBridgeHubWrites maybe", "WSBridgeHubWrites")  # Apache: "must be On or Off"
+    assert_refused("WSBridgeDeflate 1", "WSBridgeDeflate")
     for value in ("abc", "-1", "200ms", "1s"):
         assert_refused(f"WSBridgeBatchWindow {value}", "WSBridgeBatchWindow", value, where="server")
     # one hub per child serves every endpoint: refused inside <Location>
@@ -100,7 +101,7 @@ def test_good_values_pass():
         "WSBridgeIdleTimeout 0", "WSBridgeIdleTimeout 75",
         "WSBridgeRateLimit 20 40", "WSBridgeRateLimit off", "WSBridgeRateLimit 0.5",
         "WSBridgeSecret 0123456789abcdef", "WSBridgeSecret none",
-        "WSBridgeHubWrites off", "WSBridgeHubWrites On",
+        "WSBridgeHubWrites off", "WSBridgeHubWrites On", "WSBridgeDeflate Off", "WSBridgeDeflate on",
     ]
     conf = "WSBridgeMaxConnections 100\nWSBridgeBatchWindow 5\nWSBridgeBatchWindow 0\n" + "".join(
         f"<Location /good{i}>\n  SetHandler wsbridge\n  {line}\n</Location>\n"

@@ -1,15 +1,27 @@
 """Interoperability: the python3-websockets client library (asyncio) against
-the echo endpoint through a real Apache."""
+the echo endpoint through a real Apache. The library offers permessage-deflate
+by default, so these run with compressed client messages; the last tests
+check the negotiation and the inflated-size limit directly."""
 import asyncio
 import os
+import zlib
 
 import websockets
 
 from harness import shared_apache
 from run import time_limit
+from wsclient import BINARY, TEXT, WS, encode_frame
+
+EXTRA = """
+<Location /ws/nodeflate>
+  SetHandler wsbridge
+  WSBridgeApp echo
+  WSBridgeDeflate Off
+</Location>
+"""
 
 apache = None  # set by setup_module
-setup_module, teardown_module = shared_apache(globals())
+setup_module, teardown_module = shared_apache(globals(), extra_conf=EXTRA)
 
 
 def url(path="/ws/echo"):
@@ -131,3 +143,67 @@ def test_subprotocol_not_offered_by_echo():
         async with connect() as ws:
             assert ws.subprotocol is None, ws.subprotocol
     run(go())
+
+
+def agreed_extensions(ws):
+    response = getattr(ws, "response", None)  # websockets >= 13
+    headers = response.headers if response is not None else ws.response_headers
+    return headers.get("Sec-WebSocket-Extensions")
+
+
+@time_limit(30)
+def test_permessage_deflate_agreed_and_messages_arrive_whole():
+    async def go():
+        async with connect() as ws:
+            ext = agreed_extensions(ws) or ""
+            assert ext.startswith("permessage-deflate"), f"not agreed: {ext!r}"
+            assert "server_no_context_takeover" in ext and "client_no_context_takeover" in ext, ext
+            for text in ("compress me " * 50000, "wörld €😀 " * 3000, ""):
+                await ws.send(text)
+                assert await asyncio.wait_for(ws.recv(), 5) == text
+        async with connect(compression=None) as ws:  # nothing offered, nothing answered
+            assert agreed_extensions(ws) is None
+            await ws.send("plain")
+            assert await asyncio.wait_for(ws.recv(), 5) == "plain"
+        async with websockets.connect(url("/ws/nodeflate"), open_timeout=5) as ws:
+            assert agreed_extensions(ws) is None, "WSBridgeDeflate Off still agreed"
+            await ws.send("x" * 1000)
+            assert await asyncio.wait_for(ws.recv(), 5) == "x" * 1000
+    run(go())
+
+
+def deflate_message(data):
+    c = zlib.compressobj(wbits=-15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+@time_limit(30)
+def test_compressed_frames_over_a_raw_socket_follow_the_rules():
+    offer = {"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"}
+    ws = WS(apache.port, "/ws/echo", extra=offer)
+    assert ws.headers.get("sec-websocket-extensions", "").startswith("permessage-deflate")
+    ws.send_raw(encode_frame(TEXT, deflate_message("héllo".encode()), rsv=4))
+    assert ws.recv_message() == (TEXT, "héllo".encode())
+    # a message inflating past WSBridgeMaxMessageSize (16M here) is 1009,
+    # though only ~17 KB cross the wire
+    ws.send_raw(encode_frame(BINARY, deflate_message(bytes(17 << 20)), rsv=4))
+    code, _ = ws.expect_close(timeout=10)
+    assert code == 1009, code
+
+    ws = WS(apache.port, "/ws/echo", extra=offer)
+    ws.send_raw(encode_frame(TEXT, deflate_message(b"bad \xc3\x28 utf-8"), rsv=4))
+    code, _ = ws.expect_close()
+    assert code == 1007, code
+
+    ws = WS(apache.port, "/ws/echo", extra=offer)  # RSV1 on a continuation frame
+    ws.send_raw(encode_frame(TEXT, b"ab", fin=False) + encode_frame(0, b"cd", rsv=4))
+    code, _ = ws.expect_close()
+    assert code == 1002, code
+
+    ws = WS(apache.port, "/ws/nodeflate", extra=offer)  # not agreed: RSV1 is 1002
+    assert "sec-websocket-extensions" not in ws.headers
+    ws.send_raw(encode_frame(TEXT, deflate_message(b"x"), rsv=4))
+    code, _ = ws.expect_close()
+    assert code == 1002, code

@@ -16,6 +16,7 @@
 #include "runtime/session.h"
 #include "runtime/wake_batch.h"
 #include "socket_transport.h"
+#include "test_deflater.h"
 
 using namespace wsb;
 
@@ -336,4 +337,53 @@ TEST(Session, WhatOnOpenSendsIsTheFirstFrameEvenWithFramesQueuedBefore) {
   t.join();
   close(fds[0]);
   close(fds[1]);
+}
+
+// permessage-deflate agreed: compressed client messages are inflated, then
+// held to the same rules as plain ones (size limit 1009, UTF-8 1007).
+TEST(Session, CompressedMessagesAreInflatedAndCheckedLikePlainOnes) {
+  SessionOptions o = quick();
+  o.limits.allow_compressed = true;
+  o.limits.max_message_size = 64 * 1024;
+  auto compressed = [](const std::string& bytes, wsb_test::Deflater& d) {
+    const uint8_t key[4] = {9, 8, 7, 6};
+    std::string f = encode_client_frame(Opcode::Text, d.compress(bytes), key);
+    f[0] = static_cast<char>(f[0] | 0x40);
+    return f;
+  };
+  {
+    Harness h(o);
+    h.start();
+    const std::string text = "héllo, compressed wörld " + std::string(5000, 'x');
+    for (int i = 0; i < 2; ++i) {
+      wsb_test::Deflater d;  // no context takeover: the handshake said so
+      h.client->send_raw(compressed(text, d));
+    }
+    Frame f;
+    for (int i = 0; i < 2; ++i) {
+      CHECK(h.client->next(&f));
+      CHECK(f.op == Opcode::Text);
+      CHECK(f.payload == text);  // echoed uncompressed
+    }
+  }
+  {
+    Harness h(o);
+    h.start();
+    wsb_test::Deflater d;
+    h.client->send_raw(compressed(std::string(1 << 20, 'z'), d));  // ~1 KB on the wire
+    Frame f;
+    CHECK(h.client->next(&f));
+    CHECK(f.op == Opcode::Close);
+    CHECK_EQUAL(1009, f.code);
+  }
+  {
+    Harness h(o);
+    h.start();
+    wsb_test::Deflater d;
+    h.client->send_raw(compressed(std::string("bad \xc3\x28 utf-8", 13), d));
+    Frame f;
+    CHECK(h.client->next(&f));
+    CHECK(f.op == Opcode::Close);
+    CHECK_EQUAL(1007, f.code);
+  }
 }
