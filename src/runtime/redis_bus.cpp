@@ -22,11 +22,11 @@ namespace {
 // A stream entry [id, [field, value...]] whose id is "0-<seq>".
 bool parse_entry(const redisReply* e, BusRecord* rec) {
   if (!e || e->type != REDIS_REPLY_ARRAY || e->elements != 2) return false;
-  const std::string_view id = str(e->element[0]);
+  const std::string_view id = reply_text(e->element[0]);
   const redisReply* fields = e->element[1];
   if (id.substr(0, 2) != "0-" || !to_u64(id.substr(2), &rec->seq) || rec->seq == 0) return false;
   if (!fields || fields->type != REDIS_REPLY_ARRAY || fields->elements < 2) return false;
-  rec->payload.assign(str(fields->element[1]));
+  rec->payload.assign(reply_text(fields->element[1]));
   return true;
 }
 

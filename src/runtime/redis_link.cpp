@@ -3,7 +3,6 @@
 #include "runtime/redis_link.h"
 
 namespace wsb {
-namespace redis_detail {
 namespace {
 
 // KEYS = seq, log; ARGV = payload, maxlen, floor. The counter moves only
@@ -49,17 +48,16 @@ bool to_u64(std::string_view s, uint64_t* out) {
   return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 
-std::string_view str(const redisReply* r) {
+std::string_view reply_text(const redisReply* r) {
   const bool text = r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
                           r->type == REDIS_REPLY_ERROR);
   return text ? std::string_view(r->str, r->len) : std::string_view();
 }
 
 bool reply_u64(const redisReply* r, uint64_t* out) {
-  if (!r || r->type != REDIS_REPLY_INTEGER) return to_u64(str(r), out);
+  if (!r || r->type != REDIS_REPLY_INTEGER) return to_u64(reply_text(r), out);
   *out = static_cast<uint64_t>(std::max<long long>(0, r->integer));
   return true;
 }
 
-}  // namespace redis_detail
 }  // namespace wsb

@@ -18,19 +18,18 @@
 #include "runtime/redis_bus.h"
 
 namespace wsb {
-namespace redis_detail {
 
 struct ContextFree { void operator()(redisContext* c) const { redisFree(c); } };
 struct ReplyFree { void operator()(redisReply* r) const { freeReplyObject(r); } };
 using ContextPtr = std::unique_ptr<redisContext, ContextFree>;
 using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
 
-enum Script { kPublish, kRead, kRaise, kScripts, kNoScript = -1 };
+enum RedisScript { kPublish, kRead, kRaise, kScripts, kNoScript = -1 };
 extern const char* const kScriptText[kScripts];
 
 timeval to_timeval(int ms);
 bool to_u64(std::string_view s, uint64_t* out);
-std::string_view str(const redisReply* r);
+std::string_view reply_text(const redisReply* r);
 bool reply_u64(const redisReply* r, uint64_t* out);
 
 // hiredis takes parallel pointer/length arrays: binary-safe payloads.
@@ -42,10 +41,6 @@ struct Argv {
   std::vector<const char*> ptrs;
   std::vector<size_t> lens;
 };
-
-}  // namespace redis_detail
-
-using namespace redis_detail;  // NOLINT: the bus's own files only
 
 // One hiredis connection with its reconnect policy. Only the thread that
 // holds the mutex the RedisBus keeps for it may touch it.
@@ -76,7 +71,7 @@ class RedisBus::Link {
     if (!ready()) return nullptr;
     if (script != kNoScript) args.insert(args.begin(), {"EVALSHA", sha_[script], "2", bus_.seq_key_, bus_.log_key_});
     ReplyPtr r = command(args);
-    if (script != kNoScript && r && r->type == REDIS_REPLY_ERROR && str(r.get()).substr(0, 8) == "NOSCRIPT") {
+    if (script != kNoScript && r && r->type == REDIS_REPLY_ERROR && reply_text(r.get()).substr(0, 8) == "NOSCRIPT") {
       args[0] = "EVAL", args[1] = kScriptText[script];
       r = command(args);
     }
@@ -129,7 +124,7 @@ class RedisBus::Link {
   ReplyPtr checked(ReplyPtr r, std::string_view what) {
     std::string error;
     if (!r) error = ctx_->errstr[0] ? ctx_->errstr : "no reply";
-    else if (r->type == REDIS_REPLY_ERROR) error = str(r.get());
+    else if (r->type == REDIS_REPLY_ERROR) error = reply_text(r.get());
     if (!error.empty()) {
       fail(std::string(what) + ": " + error);
       return nullptr;
@@ -156,7 +151,7 @@ class RedisBus::Link {
     for (int s = 0; scripts_ && s < kScripts; ++s) {
       ReplyPtr r = call({"SCRIPT", "LOAD", kScriptText[s]});
       if (!r) return false;
-      sha_[s].assign(str(r.get()));
+      sha_[s].assign(reply_text(r.get()));
     }
     return scripts_ || call({"PING"}) != nullptr;  // so Up means the server answers
   }
