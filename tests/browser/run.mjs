@@ -48,11 +48,28 @@ function freePort() {
   });
 }
 
+// Ben's network switch for the graceful-restart test. Chromium's offline
+// emulation sometimes holds the frames of a WebSocket that is already open
+// (the server's close then never reaches the page while "offline"), so
+// being offline is made at the server instead: while this file exists,
+// Apache refuses Ben's handshakes (403) and his page keeps retrying. The
+// directory is world-readable because Apache's children test the file.
+const flagDir = fs.mkdtempSync("/tmp/wsb-browser-");
+fs.chmodSync(flagDir, 0o755);
+const benAway = path.join(flagDir, "ben-away");
+const extraConf = path.join(flagDir, "extra.conf");
+fs.writeFileSync(extraConf, `<Location /ws/chat>
+  <If "-f '${benAway}' && %{QUERY_STRING} =~ /(^|&)name=Ben(&|$)/">
+    Require all denied
+  </If>
+</Location>
+`);
+
 function instance(cmd) {
   return spawnSync(path.join(root, "scripts/instance.sh"), [cmd, apacheDir], {
     cwd: root,
     encoding: "utf8",
-    env: { ...process.env, PORT: String(port), QUIET: "1", MODULE: module_ },
+    env: { ...process.env, PORT: String(port), QUIET: "1", MODULE: module_, EXTRA_CONF: extraConf },
     timeout: 30_000,
   });
 }
@@ -78,8 +95,9 @@ function stopApache() {
   const dir = apacheDir;
   apacheDir = null;
   // Keep the logs of a failed run; a clean run leaves nothing behind.
-  if (results.length && results.every((r) => r.ok)) fs.rmSync(dir, { recursive: true, force: true });
+  if (results.length && results.every((r) => r.ok) && !process.env.KEEP_LOGS) fs.rmSync(dir, { recursive: true, force: true });
   else console.log(`# Apache logs: ${path.relative(root, dir)}/logs/`);
+  fs.rmSync(flagDir, { recursive: true, force: true });
 }
 
 async function cleanup() {
@@ -279,12 +297,14 @@ test("resume-after-graceful-restart", async () => {
   await recordStates(a);
   await recordStates(b);
 
-  // B is cut off from the network, so it stays away while A comes back.
-  await cb.setOffline(true);
+  // B is cut off (its handshakes refused), so it stays away while A comes
+  // back; its browser goes offline too, so coming back fires "online".
+  fs.writeFileSync(benAway, "");
   const r = instance("reload");
   check(r.status === 0, `instance.sh reload failed: ${r.stderr}`);
   await a.waitForFunction(() => window.__states.includes("reconnecting"));
   await b.waitForFunction(() => window.__states.includes("reconnecting"));
+  await cb.setOffline(true);
   // Published while B is disconnected (and while A may still be).
   await publish(room, "published during the restart 1", "Deploy Bot");
   await publish(room, "published during the restart 2", "Deploy Bot");
@@ -296,6 +316,7 @@ test("resume-after-graceful-restart", async () => {
   await send(b, "B typed this while offline");
   await b.locator('[data-testid="pending-message"]:has-text("B typed this while offline")').waitFor();
 
+  fs.rmSync(benAway);
   await cb.setOffline(false);
   await b.waitForFunction(() => window.__states.at(-1) === "live");
   await waitText(b, "A after reconnecting");
