@@ -173,13 +173,16 @@ void ChatService::apply(uint64_t seq, std::string_view payload) {
 // Sync requests and present answers (see chat_record.h). Rare: a child
 // that started late or fell behind asks once, every child answers once.
 void ChatService::publish_outbox() {
+  if (!engine_->has_outbox()) return;  // the common case: one atomic load per record
+  const uint64_t asked = engine_->stats().sync_requests;
+  if (asked > sync_requests_logged_) {
+    sync_requests_logged_ = asked;
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, log_server_,
+                 "wsbridge: child %d missed chat events (late start or overrun); "
+                 "asking every child for its room members", (int)getpid());
+  }
   Bus* bus = this->bus();
   for (std::string& record : engine_->take_outbox()) {
-    static const std::string kSync = "{\"t\":\"sync\"";
-    if (record.compare(0, kSync.size(), kSync) == 0)
-      ap_log_error(APLOG_MARK, APLOG_INFO, 0, log_server_,
-                   "wsbridge: child %d missed chat events (late start or overrun); "
-                   "asking every child for its room members", (int)getpid());
     if (!bus || bus->publish(record) == 0) pending_.add(std::move(record));
   }
 }

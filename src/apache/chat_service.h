@@ -61,6 +61,7 @@ class ChatService : public BusConsumer {
   RedisBusOptions redis_options_;  // set by setup_bus, used in the child
   const server_rec* redis_server_ = nullptr;  // where its state changes are logged
   const server_rec* log_server_ = nullptr;    // where the hub thread logs (set before it starts)
+  uint64_t sync_requests_logged_ = 0;         // hub thread only
   std::atomic<const RedisBus*> redis_bus_{nullptr};
   ChatConfig engine_config_;
   std::unique_ptr<ChatEngine> engine_;

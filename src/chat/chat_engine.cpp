@@ -72,6 +72,7 @@ std::vector<std::string> ChatEngine::take_outbox() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> out;
   out.swap(outbox_);
+  outbox_pending_.store(false, std::memory_order_release);
   return out;
 }
 
@@ -88,10 +89,12 @@ void ChatEngine::want_sync(uint64_t seq) {
   if (sync_requested_ && seq < last_sync_request_ + kSyncRequestSpacing) return;
   sync_requested_ = true;
   last_sync_request_ = seq;
+  ++stats_.sync_requests;
   ChatRecord r;
   r.type = RecordType::Sync;
   r.ts = wall_clock_ms();
   outbox_.push_back(encode_record(r));
+  outbox_pending_.store(true, std::memory_order_release);
 }
 
 void ChatEngine::apply_sync(uint64_t seq) {
@@ -104,6 +107,7 @@ void ChatEngine::apply_sync(uint64_t seq) {
     if (r.members.empty()) return;
     r.ts = wall_clock_ms();
     outbox_.push_back(encode_record(r));
+    outbox_pending_.store(true, std::memory_order_release);
     r.members.clear();
   };
   for (const auto& c : local_) {

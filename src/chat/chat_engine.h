@@ -8,6 +8,7 @@
 // while frames are handed to Peers, so Peer::deliver must never call back
 // into the engine.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -31,6 +32,7 @@ struct ChatEngineStats {
   uint64_t frames_delivered = 0;    // Peer::deliver returned true
   uint64_t deliveries_refused = 0;  // Peer::deliver returned false (closed/overflowed)
   uint64_t overruns = 0;            // gaps in the record sequence after the start
+  uint64_t sync_requests = 0;       // "sync" records this engine asked to publish
   uint64_t last_seq = 0;            // newest record applied
   size_t rooms = 0;
   size_t local_connections = 0;
@@ -63,6 +65,9 @@ class ChatEngine {
   // published — a "sync" request after it missed records, "present"
   // answers to another engine's sync. Empty most of the time.
   std::vector<std::string> take_outbox();
+  // Whether take_outbox() has anything, without the engine's lock: the hub
+  // asks after every record.
+  bool has_outbox() const { return outbox_pending_.load(std::memory_order_acquire); }
 
   // Rooms with at least one member, by name (for the welcome frame).
   std::vector<RoomCount> room_list() const;
@@ -123,6 +128,7 @@ class ChatEngine {
   uint64_t last_sync_request_ = 0;  // seq at which the last sync was asked for
   bool sync_requested_ = false;
   std::vector<std::string> outbox_;
+  std::atomic<bool> outbox_pending_{false};  // !outbox_.empty(), readable without mu_
   ChatEngineStats stats_;
 };
 

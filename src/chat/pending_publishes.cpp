@@ -24,15 +24,16 @@ size_t PendingPublishes::retry(Bus& bus) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (records_.empty()) break;
-      next = records_.front();
+      next = std::move(records_.front());
+      records_.pop_front();
     }
     // Outside the lock: for Redis this is a network round trip, and
     // closing sessions must not wait for it to add theirs.
-    if (bus.publish(next) == 0) break;
-    std::lock_guard<std::mutex> lock(mu_);
-    // Only the hub removes records; add() may have dropped the front
-    // meanwhile (at the bound), so remove it only if it is still there.
-    if (!records_.empty() && records_.front() == next) records_.pop_front();
+    if (bus.publish(next) == 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      records_.push_front(std::move(next));  // still first: order is kept
+      break;
+    }
     ++published;
   }
   return published;

@@ -1,4 +1,5 @@
 #include "protocol/deflate.h"
+#include "protocol/http_tokens.h"
 
 #include <zlib.h>
 
@@ -10,13 +11,8 @@ namespace wsb {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// Splits on sep outside double quotes.
+// Splits on sep outside double quotes (extension parameters may be quoted,
+// unlike the plain token lists the handshake walks).
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> parts;
   bool quoted = false;
@@ -24,11 +20,11 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '"') quoted = !quoted;
     if (s[i] == sep && !quoted) {
-      parts.push_back(trim(s.substr(start, i - start)));
+      parts.push_back(trim_ows(s.substr(start, i - start)));
       start = i + 1;
     }
   }
-  parts.push_back(trim(s.substr(start)));
+  parts.push_back(trim_ows(s.substr(start)));
   return parts;
 }
 
@@ -54,9 +50,9 @@ bool accept_offer(const std::vector<std::string_view>& params, std::string* resp
   for (size_t i = 1; i < params.size(); ++i) {
     const std::string_view p = params[i];
     const size_t eq = p.find('=');
-    const std::string_view name = trim(p.substr(0, eq));
+    const std::string_view name = trim_ows(p.substr(0, eq));
     const bool has_value = eq != std::string_view::npos;
-    const std::string_view value = has_value ? trim(p.substr(eq + 1)) : std::string_view();
+    const std::string_view value = has_value ? trim_ows(p.substr(eq + 1)) : std::string_view();
     bool* seen = nullptr;
     if (name == "server_no_context_takeover") {
       if (has_value) return false;

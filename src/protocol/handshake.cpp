@@ -5,6 +5,7 @@
 #include "protocol/handshake.h"
 
 #include "protocol/deflate.h"
+#include "protocol/http_tokens.h"
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -25,12 +26,6 @@ bool iequals(std::string_view a, std::string_view b) {
   for (size_t i = 0; i < a.size(); ++i)
     if (lower(a[i]) != lower(b[i])) return false;
   return true;
-}
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 // Calls fn on each trimmed element of a comma list until fn returns true.

@@ -194,7 +194,7 @@ bool OutboundQueue::write_direct() {
 void OutboundQueue::take_unsent(std::vector<FramePtr>& out) {
   if (unsent_.empty()) return;
   if (unsent_offset_ > 0) unsent_[0] = make_frame(unsent_[0]->substr(unsent_offset_));
-  out.insert(out.begin(), std::make_move_iterator(unsent_.begin()), std::make_move_iterator(unsent_.end()));
+  out.insert(out.end(), std::make_move_iterator(unsent_.begin()), std::make_move_iterator(unsent_.end()));
   unsent_.clear();
   unsent_offset_ = 0;
 }

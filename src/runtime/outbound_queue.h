@@ -69,8 +69,8 @@ class OutboundQueue {
   // Session thread: held for the whole of each write the session makes, so
   // no producer writes at the same time.
   std::unique_lock<std::mutex> lock_writes() { return std::unique_lock<std::mutex>(write_mu_); }
-  // Session thread, holding lock_writes(): moves what a producer's write
-  // left unsent to the front of out (before anything drained later).
+  // Session thread, holding lock_writes(): appends what a producer's write
+  // left unsent to out; call it before drain(), which appends what came later.
   void take_unsent(std::vector<FramePtr>& out);
   // No more direct writes: the session (holding lock_writes()) once its
   // close frame is out; any thread when Apache is about to close the socket

@@ -88,6 +88,7 @@ RedisBus::RedisBus(RedisBusOptions options, Listener listener)
       listener_(std::move(listener)),
       seq_key_(options_.key_prefix + ":seq"),
       log_key_(options_.key_prefix + ":log"),
+      maxlen_(std::to_string(std::max<uint64_t>(1, options_.max_records))),
       reader_(std::make_unique<Link>(*this, true)),
       waiter_(std::make_unique<Link>(*this, false)) {
   for (int i = 0; i < std::max(1, options_.publish_links); ++i)
@@ -97,7 +98,6 @@ RedisBus::RedisBus(RedisBusOptions options, Listener listener)
 RedisBus::~RedisBus() = default;
 
 uint64_t RedisBus::publish(std::string_view payload) {
-  const std::string maxlen = std::to_string(std::max<uint64_t>(1, options_.max_records));
   const std::string floor = std::to_string(seen_seq_.load());
   uint64_t seq = 0;
   {
@@ -117,7 +117,7 @@ uint64_t RedisBus::publish(std::string_view payload) {
       lock = std::unique_lock<std::mutex>(p->mu);
     }
     p->used.store(true, std::memory_order_relaxed);
-    ReplyPtr r = p->link.call({payload, maxlen, floor}, kPublish);
+    ReplyPtr r = p->link.call({payload, maxlen_, floor}, kPublish);
     if (!r) return 0;
     if (!reply_u64(r.get(), &seq) || seq == 0) {
       p->link.fail("publish: unexpected reply");

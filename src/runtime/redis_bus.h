@@ -126,6 +126,7 @@ class RedisBus final : public Bus {
   const RedisBusOptions options_;
   const Listener listener_;
   const std::string seq_key_, log_key_;
+  const std::string maxlen_;  // the stream's MAXLEN, as the publish script's argument
 
   struct Publisher;
   std::vector<std::unique_ptr<Publisher>> publishers_;  // each guarded by its own mutex

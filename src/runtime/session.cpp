@@ -189,7 +189,6 @@ bool Session::flush(bool own_first) {
   stats_.messages_out.fetch_add(batch_.size(), std::memory_order_relaxed);
   stats_.bytes_out.fetch_add(bytes, std::memory_order_relaxed);
   batch_.clear();
-  if (ok) last_tx_ms_ = monotonic_ms();
   return ok;
 }
 
@@ -225,7 +224,7 @@ void Session::on_timers(int64_t now) {
 }
 
 uint16_t Session::run() {
-  last_rx_ms_ = last_tx_ms_ = last_ping_ms_ = monotonic_ms();
+  last_rx_ms_ = last_ping_ms_ = monotonic_ms();
   app_.on_open(*this);
   // What on_open sent (the chat's welcome) is the first thing on the wire:
   // before anything other threads queued meanwhile, and before the hub may

@@ -112,7 +112,6 @@ class Session : private FrameSink {
   std::vector<FramePtr> batch_;     // reused write batch
   std::string inbuf_;
   int64_t last_rx_ms_ = 0;
-  int64_t last_tx_ms_ = 0;
   int64_t last_ping_ms_ = 0;
   int64_t close_deadline_ms_ = 0;
   bool ping_outstanding_ = false;

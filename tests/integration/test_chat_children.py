@@ -95,7 +95,7 @@ def test_event_children_share_one_chat():
                     stage(f"connecting client {i}")
                     clients.append(await connect(a, f"ev{i}"))
                 pids = {c.pid for c in clients}
-                assert len(pids) >= 3, f"14 clients on 4x4 workers, but only children {pids}"
+                assert len(pids) >= 3, f"14 clients on 4x5 workers, but only children {pids}"
                 live = set(a.child_pids())
                 assert pids <= live, f"welcome.pid {pids - live} is not an Apache child of {live}"
                 await exchange(clients, uniq("children"))

@@ -45,6 +45,13 @@ inline std::string field(const rapidjson::Value& v, const char* key) {
   return v[key].GetString();
 }
 
+// The "members" of a presence frame, in order.
+inline std::vector<std::string> presence_members(const rapidjson::Document& d) {
+  std::vector<std::string> names;
+  for (const auto& m : d["members"].GetArray()) names.push_back(m.GetString());
+  return names;
+}
+
 // A Peer that keeps every frame delivered to it (thread-safe), or refuses
 // them after set_refuse(true).
 class RecordingPeer : public wsb::Peer {

@@ -24,12 +24,6 @@ ChatConfig config_with_history(size_t n) {
   return c;
 }
 
-std::vector<std::string> presence_members(const rapidjson::Document& d) {
-  std::vector<std::string> names;
-  for (const auto& m : d["members"].GetArray()) names.push_back(m.GetString());
-  return names;
-}
-
 }  // namespace
 
 TEST_GROUP(ChatEngine) {

@@ -17,16 +17,6 @@
 using namespace wsb;
 using namespace wsb_test;
 
-namespace {
-
-std::vector<std::string> members_in(const rapidjson::Document& presence) {
-  std::vector<std::string> names;
-  for (const auto& m : presence["members"].GetArray()) names.emplace_back(m.GetString());
-  return names;
-}
-
-}  // namespace
-
 TEST_GROUP(ChatEngineSync) {
   ChatEngine full{ChatConfig()};  // has read every record
   ChatEngine late{ChatConfig()};  // starts reading after `start`
@@ -75,12 +65,12 @@ TEST(ChatEngineSync, ALateEngineLearnsSilentMembersFromTheAnswers) {
   // presence lacks amy, whom this process never saw join.
   late.attach("2-1", "bob", bob);
   bus(join_rec("r", "2-1", "bob", 2));
-  CHECK(members_in(bob->last_json()) == std::vector<std::string>{"bob"});
+  CHECK(presence_members(bob->last_json()) == std::vector<std::string>{"bob"});
   CHECK_FALSE(late.user_online("amy"));
 
   const size_t full_frames = amy->count();
   bus(answers[0]);
-  CHECK(members_in(bob->last_json()) == (std::vector<std::string>{"bob", "amy"}));
+  CHECK(presence_members(bob->last_json()) == (std::vector<std::string>{"bob", "amy"}));
   STRCMP_EQUAL("bob", field(bob->last_json(), "you").c_str());
   CHECK_TRUE(late.user_online("amy"));
   CHECK_EQUAL(full_frames, amy->count());  // the complete engine changed nothing

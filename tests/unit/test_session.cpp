@@ -70,6 +70,15 @@ class Client : public FrameSink {
   std::vector<Frame> frames_;
 };
 
+// Sends a greeting from on_open, like the chat's welcome.
+class GreetingApp : public App {
+ public:
+  void on_open(Session& s) override { s.send_text("welcome"); }
+  void on_message(Session& s, Opcode op, std::string_view p) override {
+    if (op == Opcode::Text) s.send_text(p);
+  }
+};
+
 struct Harness {
   int fds[2];
   StopFlag stop;
@@ -81,10 +90,11 @@ struct Harness {
   std::thread thread;
   std::atomic<int> result{-1};
 
-  explicit Harness(SessionOptions opt = SessionOptions()) {
+  // app: the application behind the session (default: echo).
+  explicit Harness(SessionOptions opt = SessionOptions(), App* app = nullptr) {
     CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM, 0, fds));
     transport = std::make_unique<SocketTransport>(fds[0]);
-    session = std::make_unique<Session>(*transport, echo, opt, stop, stats);
+    session = std::make_unique<Session>(*transport, app ? *app : echo, opt, stop, stats);
     client = std::make_unique<Client>(fds[1]);
   }
   void start() {
@@ -301,42 +311,21 @@ TEST(Session, HubWritesAndSessionWritesNeverInterleave) {
   CHECK_FALSE(h.client->next(&f, 200));
 }
 
-namespace {
-// Sends a greeting from on_open, like the chat's welcome.
-class GreetingApp : public App {
- public:
-  void on_open(Session& s) override { s.send_text("welcome"); }
-  void on_message(Session& s, Opcode op, std::string_view p) override {
-    if (op == Opcode::Text) s.send_text(p);
-  }
-};
-}  // namespace
-
 TEST(Session, WhatOnOpenSendsIsTheFirstFrameEvenWithFramesQueuedBefore) {
-  int fds[2];
-  CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM, 0, fds));
-  StopFlag stop;
-  SessionStats stats;
   GreetingApp app;
-  SocketTransport transport(fds[0]);
-  transport.direct = true;
-  Session session(transport, app, quick(), stop, stats);
+  Harness h(quick(), &app);
+  h.transport->direct = true;
   // The hub delivered before the session thread got to run.
   {
     WakeBatch batch;
-    session.peer()->deliver(make_frame(encode_frame(Opcode::Text, "from the hub")));
+    h.session->peer()->deliver(make_frame(encode_frame(Opcode::Text, "from the hub")));
   }
-  std::thread t([&] { session.run(); });
-  Client client(fds[1]);
+  h.start();
   Frame f;
-  CHECK(client.next(&f));
+  CHECK(h.client->next(&f));
   STRCMP_EQUAL("welcome", f.payload.c_str());
-  CHECK(client.next(&f));
+  CHECK(h.client->next(&f));
   STRCMP_EQUAL("from the hub", f.payload.c_str());
-  ::shutdown(fds[1], SHUT_RDWR);
-  t.join();
-  close(fds[0]);
-  close(fds[1]);
 }
 
 // permessage-deflate agreed: compressed client messages are inflated, then
