@@ -15,13 +15,16 @@ WARN    := -Wall -Wextra -Werror
 INC     := -Isrc
 
 # Flags that apxs reports for this Apache (include dirs, defines); the
-# C-only warning flags are dropped, C++ gets its own.
+# C-only warning flags are dropped, C++ gets its own. These are recursive
+# (=) on purpose: they are expanded when a compile starts, and every compile
+# waits for `deps` (order-only prerequisite), so on a fresh machine apxs and
+# apr-1-config exist by then.
 APXS_INC  = $(shell $(APXS) -q INCLUDEDIR 2>/dev/null)
 APR_INC   = $(shell apr-1-config --includes 2>/dev/null)
 APU_INC   = $(shell apu-1-config --includes 2>/dev/null)
 APXS_DEFS = $(shell $(APXS) -q EXTRA_CPPFLAGS 2>/dev/null)
 MOD_CXXFLAGS = $(CXXSTD) $(WARN) -O2 -g -fPIC -fvisibility=hidden -pthread \
-               $(INC) -I$(APXS_INC) $(APR_INC) $(APU_INC) $(APXS_DEFS)
+               $(INC) $(addprefix -I,$(APXS_INC)) $(APR_INC) $(APU_INC) $(APXS_DEFS)
 LIBS    := -lssl -lcrypto -lhiredis -lz -pthread
 
 CORE_SRC := $(shell find src -name '*.cpp' -not -path 'src/apache/*' | sort)
@@ -41,16 +44,23 @@ CPPUTEST_LIBS := -lCppUTest -lCppUTestExt
 
 all: module
 
+# Every target that compiles or runs something depends on this, and every
+# compile waits for it (order-only), so the first `make ...` on a bare
+# machine installs before it reads apxs. Non-root with packages missing: a
+# message naming them, and make stops.
 deps:
 	@scripts/install-deps.sh
 
 module: $(BUILD)/mod_wsbridge.so
 
-$(BUILD)/mod/%.o: %.cpp
+VERSION := $(shell cat VERSION)
+MOD_CXXFLAGS += -DWSB_VERSION='"$(VERSION)"'
+
+$(BUILD)/mod/%.o: %.cpp | deps
 	@mkdir -p $(dir $@)
 	$(CXX) $(MOD_CXXFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/mod_wsbridge.so: $(MOD_OBJ)
+$(BUILD)/mod_wsbridge.so: $(MOD_OBJ) | deps
 	$(CXX) -shared -o $@ $(MOD_OBJ) $(LIBS) -static-libstdc++ -static-libgcc
 
 # Unit tests: the core without Apache, under ASan+UBSan, and under TSan for
@@ -59,11 +69,11 @@ UNIT_SRCS := $(CORE_SRC) $(UNIT_SRC)
 ASAN_OBJ := $(patsubst %.cpp,$(BUILD)/asan/%.o,$(UNIT_SRCS))
 TSAN_OBJ := $(patsubst %.cpp,$(BUILD)/tsan/%.o,$(UNIT_SRCS))
 
-$(BUILD)/asan/%.o: %.cpp
+$(BUILD)/asan/%.o: %.cpp | deps
 	@mkdir -p $(dir $@)
 	$(CXX) $(UNIT_CXXFLAGS) $(SAN_FLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/tsan/%.o: %.cpp
+$(BUILD)/tsan/%.o: %.cpp | deps
 	@mkdir -p $(dir $@)
 	$(CXX) $(UNIT_CXXFLAGS) $(TSAN_FLAGS) -MMD -MP -c $< -o $@
 
@@ -82,14 +92,14 @@ test: deps
 test-unit: $(BUILD)/unit_tests $(BUILD)/unit_tests_tsan
 	@ONLY=unit scripts/run-tests.sh
 
-test-integration: module
+test-integration: deps module
 	@ONLY=integration scripts/run-tests.sh
 
-test-browser: module
+test-browser: deps module
 	@ONLY=browser scripts/run-tests.sh
 
 FUZZ_TIME ?= 60
-fuzz:
+fuzz: deps
 	@FUZZ_TIME=$(FUZZ_TIME) scripts/fuzz.sh
 
 run: deps module
@@ -101,7 +111,7 @@ stop:
 reload:
 	@scripts/instance.sh reload $(abspath $(BUILD)/run)
 
-install: module
+install: deps module
 	$(APXS) -i -n wsbridge $(BUILD)/mod_wsbridge.so
 	install -m 644 conf/wsbridge.load /etc/apache2/mods-available/wsbridge.load
 	install -m 644 conf/wsbridge.conf /etc/apache2/mods-available/wsbridge.conf
@@ -113,7 +123,7 @@ bench: deps module
 bench-compare: deps module
 	@scripts/bench-compare.sh
 
-$(BUILD)/loadgen: $(wildcard bench/*.cpp bench/*.h) src/protocol/frame_encoder.cpp src/protocol/masking.cpp
+$(BUILD)/loadgen: $(wildcard bench/*.cpp bench/*.h) src/protocol/frame_encoder.cpp src/protocol/masking.cpp | deps
 	@mkdir -p $(BUILD)
 	$(CXX) $(CXXSTD) $(WARN) -O2 -Isrc -Ibench $(filter %.cpp,$^) -o $@ -lpthread
 

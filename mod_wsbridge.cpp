@@ -61,6 +61,9 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
   ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
   // Apache reads its config twice at start; warn on the real pass only.
   bool dry_run = ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG;
+  if (!dry_run)
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "wsbridge: mod_wsbridge/%s ready (%s MPM)", WSB_VERSION,
+                 ap_show_mpm());
   if (threaded == AP_MPMQ_NOT_SUPPORTED && !dry_run) {
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                  "wsbridge: running under a non-threaded MPM (%s): every WebSocket occupies a "
