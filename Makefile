@@ -129,7 +129,7 @@ $(BUILD)/loadgen: $(wildcard bench/*.cpp bench/*.h) src/protocol/frame_encoder.c
 
 loadgen: $(BUILD)/loadgen
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/mod $(BUILD)/asan $(BUILD)/tsan -name '*.d' -type f 2>/dev/null)
 
 clean:
 	rm -rf $(BUILD)

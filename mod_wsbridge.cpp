@@ -28,6 +28,42 @@ namespace {
 
 constexpr const char* kSharedKey = "wsbridge.shared_stats";
 
+// The worker reserve from the MPM's real figures (read after its
+// check_config hook has settled them) and the main server's directives.
+void setup_capacity(server_rec* s, bool log) {
+  ProcessState& ps = process_state();
+  MpmFigures mpm;
+  int threaded = AP_MPMQ_NOT_SUPPORTED;
+  ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
+  mpm.threaded = threaded != AP_MPMQ_NOT_SUPPORTED;
+  int v = 0;
+  if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &v) == APR_SUCCESS && v > 0) mpm.threads_per_child = mpm.threaded ? v : 1;
+  if (ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &v) == APR_SUCCESS && v > 0) mpm.max_daemons = v;
+  const ServerConfig* sc = server_config(s);
+  Capacity cap = compute_capacity(mpm, sc->reserve_workers, sc->max_connections);
+  ps.gate.set_capacity(cap);
+  ps.gate.set_server_counter(ps.shared ? &ps.shared->open_total : nullptr);
+  if (!log) return;
+  ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+               "wsbridge: %d workers (%d per child): WebSockets up to %d per child, %d in all; "
+               "%d %s kept for plain HTTP (WSBridgeReserveWorkers)",
+               mpm.max_workers(), mpm.threads_per_child, cap.per_child ? cap.child_limit : 1, cap.server_limit,
+               cap.reserve, cap.per_child ? "threads per child" : "workers");
+  if (cap.server_limit == 0)
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                 "wsbridge: WSBridgeReserveWorkers %d leaves no worker for WebSockets: every upgrade gets 503",
+                 cap.reserve);
+  for (server_rec* vs = s; vs; vs = vs->next) {
+    const ServerConfig* vc = server_config(vs);
+    if (vc->max_connections <= cap.mpm_limit) continue;
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, vs,
+                 "wsbridge: WSBridgeMaxConnections %d is more than this MPM can carry with the worker "
+                 "reserve (%d of MaxRequestWorkers %d); %d applies. Raise MaxRequestWorkers/ThreadsPerChild "
+                 "(and ServerLimit) for more",
+                 vc->max_connections, cap.mpm_limit, mpm.max_workers(), cap.mpm_limit);
+  }
+}
+
 // Runs in the parent on every (re)start. The shared block is created once
 // and kept in the process pool's userdata, because Apache unloads and
 // reloads this DSO on a restart but the process pool survives it.
@@ -35,9 +71,9 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
   ProcessState& ps = process_state();
   void* data = nullptr;
   apr_pool_userdata_get(&data, kSharedKey, s->process->pool);
-  if (data) {
-    ps.shared = SharedStats::attach(data);
-  } else {
+  // A block from an older module version (other layout) is left alone.
+  if (data) ps.shared = SharedStats::attach(data);
+  if (!ps.shared) {
     ps.shared = SharedStats::create();
     if (!ps.shared) {
       ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s, "wsbridge: cannot map the shared status block");
@@ -61,6 +97,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
   ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
   // Apache reads its config twice at start; warn on the real pass only.
   bool dry_run = ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG;
+  setup_capacity(s, !dry_run);
   if (!dry_run)
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "wsbridge: mod_wsbridge/%s ready (%s MPM)", WSB_VERSION,
                  ap_show_mpm());

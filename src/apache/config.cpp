@@ -20,7 +20,6 @@ apr_interval_time_t ping_interval(const DirConfig* d) { return d->ping_interval 
 apr_interval_time_t idle_timeout(const DirConfig* d) { return d->idle_timeout >= 0 ? d->idle_timeout : Limits::kIdle; }
 bool hub_writes(const DirConfig* d) { return d->hub_writes != 0; }
 bool deflate(const DirConfig* d) { return d->deflate != 0; }
-int max_connections(const ServerConfig* s) { return s->max_connections >= 0 ? s->max_connections : Limits::kMaxConnections; }
 int history_size(const ServerConfig* s) { return s->history_size >= 0 ? s->history_size : Limits::kHistory; }
 apr_off_t bus_size(const ServerConfig* s) { return s->bus_size >= 0 ? s->bus_size : Limits::kBusSize; }
 apr_interval_time_t batch_window(const ServerConfig* s) { return s->batch_window >= 0 ? s->batch_window : Limits::kBatchWindow; }
@@ -61,6 +60,7 @@ void* merge_dir_config(apr_pool_t* p, void* basev, void* addv) {
 void* create_server_config(apr_pool_t* p, server_rec*) {
   auto* s = static_cast<ServerConfig*>(apr_pcalloc(p, sizeof(ServerConfig)));
   s->max_connections = -1;
+  s->reserve_workers = -1;
   s->bus_size = -1;
   s->history_size = -1;
   s->batch_window = -1;
@@ -72,6 +72,7 @@ void* merge_server_config(apr_pool_t* p, void* basev, void* addv) {
   auto* add = static_cast<ServerConfig*>(addv);
   auto* m = static_cast<ServerConfig*>(apr_pcalloc(p, sizeof(ServerConfig)));
   m->max_connections = add->max_connections >= 0 ? add->max_connections : base->max_connections;
+  m->reserve_workers = add->reserve_workers >= 0 ? add->reserve_workers : base->reserve_workers;
   m->bus_size = add->bus_size >= 0 ? add->bus_size : base->bus_size;
   m->bus_url = add->bus_url ? add->bus_url : base->bus_url;
   m->history_size = add->history_size >= 0 ? add->history_size : base->history_size;
@@ -247,6 +248,13 @@ const char* set_max_connections(cmd_parms* cmd, void*, const char* arg) {
   return parse_int(cmd, arg, 1, 1000000, &sconf(cmd)->max_connections);
 }
 
+const char* set_reserve_workers(cmd_parms* cmd, void*, const char* arg) {
+  // The reserve is a property of the child processes, shared by every vhost.
+  const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+  if (err) return err;
+  return parse_int(cmd, arg, 0, 100000, &sconf(cmd)->reserve_workers);
+}
+
 const char* set_bus_size(cmd_parms* cmd, void*, const char* arg) {
   const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
   if (err) return err;
@@ -313,7 +321,8 @@ const command_rec directives[] = {
     {"WSBridgeMaxTextLength", fn(set_text_length), nullptr, WSB_DIR, TAKE1, "longest chat text in bytes (default 4096)"},
     {"WSBridgeRateLimit", fn(set_rate), nullptr, WSB_DIR, TAKE12, "chat commands per second and burst (default 20 40), or off"},
     {"WSBridgeSecret", fn(set_secret), nullptr, WSB_DIR, TAKE1, "HMAC secret for access tokens (default none)"},
-    {"WSBridgeMaxConnections", fn(set_max_connections), nullptr, RSRC_CONF, TAKE1, "open WebSockets per server (default 10000)"},
+    {"WSBridgeMaxConnections", fn(set_max_connections), nullptr, RSRC_CONF, TAKE1, "open WebSockets per server (default: what the MPM can carry with the worker reserve)"},
+    {"WSBridgeReserveWorkers", fn(set_reserve_workers), nullptr, RSRC_CONF, TAKE1, "worker threads per child (prefork: workers per server) never given to WebSockets (default: 1/8, at least 4, at most half)"},
     {"WSBridgeBusSize", fn(set_bus_size), nullptr, RSRC_CONF, TAKE1, "shared-memory bus size (default 16M)"},
     {"WSBridgeBus", fn(set_bus), nullptr, RSRC_CONF, TAKE1, "shm (default) or redis://host:port[/db]"},
     {nullptr, nullptr, nullptr, 0, NO_ARGS, nullptr},

@@ -32,7 +32,8 @@ struct DirConfig {
 };
 
 struct ServerConfig {
-  int max_connections;                // -1 = unset
+  int max_connections;                // -1 = unset (what the MPM can carry)
+  int reserve_workers;                // -1 = unset (see default_reserve)
   apr_off_t bus_size;                 // -1 = unset
   const char* bus_url;                // NULL = shared memory
   int history_size;                   // -1 = unset
@@ -45,7 +46,6 @@ struct Limits {
   static constexpr apr_off_t kMaxQueued = 4 << 20;
   static constexpr apr_interval_time_t kPing = apr_time_from_sec(30);
   static constexpr apr_interval_time_t kIdle = apr_time_from_sec(75);
-  static constexpr int kMaxConnections = 10000;
   static constexpr apr_off_t kBusSize = 16 << 20;
   static constexpr int kHistory = 100;
   static constexpr int kTextLength = 4096;
@@ -59,7 +59,6 @@ apr_interval_time_t ping_interval(const DirConfig* d);
 apr_interval_time_t idle_timeout(const DirConfig* d);
 bool hub_writes(const DirConfig* d);
 bool deflate(const DirConfig* d);
-int max_connections(const ServerConfig* s);
 int history_size(const ServerConfig* s);
 apr_off_t bus_size(const ServerConfig* s);
 apr_interval_time_t batch_window(const ServerConfig* s);

@@ -5,6 +5,7 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <util_script.h>
+#include <scoreboard.h>
 #include <ap_mpm.h>
 #include <apr_strings.h>
 #include <apr_portable.h>
@@ -59,9 +60,9 @@ RefuseReason reason_for(int status) {
 
 // Answers a refused upgrade: the status, a one-line text body saying why,
 // and a log line. Returns OK so Apache sends our body, not its error page.
-int refuse(request_rec* r, int status, const std::string& why) {
+int refuse(request_rec* r, int status, const std::string& why, RefuseReason reason) {
   ProcessState& ps = process_state();
-  if (ps.slot) ps.slot->refused[static_cast<int>(reason_for(status))].fetch_add(1);
+  if (ps.slot) ps.slot->refused[static_cast<int>(reason)].fetch_add(1);
   ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "wsbridge: refused upgrade of %s with %d: %s",
                 r->uri, status, why.c_str());
   r->status = status;
@@ -69,6 +70,14 @@ int refuse(request_rec* r, int status, const std::string& why) {
   ap_set_content_type(r, "text/plain; charset=utf-8");
   ap_rvputs(r, why.c_str(), "\n", NULL);
   return OK;
+}
+
+int refuse(request_rec* r, int status, const std::string& why) { return refuse(r, status, why, reason_for(status)); }
+
+// 503 with Retry-After: the client may come back.
+int refuse_busy(request_rec* r, const char* retry_after, const std::string& why, RefuseReason reason) {
+  apr_table_setn(r->err_headers_out, "Retry-After", retry_after);
+  return refuse(r, HTTP_SERVICE_UNAVAILABLE, why, reason);
 }
 
 int poll_fd_of(conn_rec* c) {
@@ -83,6 +92,21 @@ int poll_fd_of(conn_rec* c) {
     return apr_os_file_get(&fd, pfd.desc.f) == APR_SUCCESS ? fd : -1;
   }
   return -1;
+}
+
+// Prefork: children that are waiting for a connection right now. Another
+// process is spawned at most once a second, so a burst of upgrades could
+// take every idle child and plain requests would wait for the next spawn.
+int idle_prefork_children() {
+  int limit = 0;
+  if (!ap_scoreboard_image || ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit) != APR_SUCCESS) return -1;
+  int idle = 0;
+  for (int i = 0; i < limit; ++i) {
+    worker_score* ws = ap_get_scoreboard_worker_from_indexes(i, 0);
+    process_score* ps = ap_get_scoreboard_process(i);
+    if (ws && ps && ps->pid && ws->status == SERVER_READY) ++idle;
+  }
+  return idle;
 }
 
 bool mpm_stopping() {
@@ -116,26 +140,6 @@ SessionOptions session_options(const DirConfig* d) {
   o.direct_writes = hub_writes(d);
   return o;
 }
-
-// Counts this connection against WSBridgeMaxConnections for its lifetime.
-class ConnectionSlot {
- public:
-  ConnectionSlot(ProcessState& ps, int limit) : ps_(ps) {
-    if (!ps_.shared) return;
-    int64_t now = ps_.shared->open_total.fetch_add(1) + 1;
-    taken_ = true;
-    ok_ = now <= limit;
-  }
-  ~ConnectionSlot() {
-    if (taken_) ps_.shared->open_total.fetch_sub(1);
-  }
-  bool ok() const { return ok_; }
-
- private:
-  ProcessState& ps_;
-  bool taken_ = false;
-  bool ok_ = true;
-};
 
 // A query parameter, URL-decoded by Apache ("" when absent).
 std::string query_param(request_rec* r, const char* name) {
@@ -195,16 +199,25 @@ int upgrade_handler(request_rec* r) {
     return refuse(r, hs.status, hs.error);
   }
 
-  ConnectionSlot conn_slot(ps, max_connections(server_config(r->server)));
-  if (!conn_slot.ok()) {
-    apr_table_setn(r->err_headers_out, "Retry-After", "5");
-    return refuse(r, HTTP_SERVICE_UNAVAILABLE, "too many WebSocket connections (WSBridgeMaxConnections)");
+  // The worker reserve: this WebSocket will hold this thread for its life.
+  ConnectionGate::Ticket ticket;
+  const ServerConfig* vhost = server_config(r->server);
+  switch (ps.gate.admit(&ticket, vhost->max_connections >= 0 ? vhost->max_connections : INT64_MAX)) {
+    case Admission::Ok:
+      if (!ps.gate.capacity().per_child && ps.gate.capacity().reserve > 0 && idle_prefork_children() == 0) {
+        ticket.release();
+        return refuse_busy(r, "1", "no idle server process left for plain requests (WSBridgeReserveWorkers)",
+                           RefuseReason::WorkerReserve);
+      }
+      break;
+    case Admission::ChildFull:
+      return refuse_busy(r, "1", "no worker to spare in this server process (WSBridgeReserveWorkers)",
+                         RefuseReason::WorkerReserve);
+    case Admission::ServerFull:
+      return refuse_busy(r, "5", "too many WebSocket connections (WSBridgeMaxConnections)", RefuseReason::Overloaded);
   }
   ps.stop.refresh_from_mpm();  // once per upgrade: prefork has no stop hook
-  if (ps.stop.is_stopping()) {
-    apr_table_setn(r->err_headers_out, "Retry-After", "1");
-    return refuse(r, HTTP_SERVICE_UNAVAILABLE, "server is restarting");
-  }
+  if (ps.stop.is_stopping()) return refuse_busy(r, "1", "server is restarting", RefuseReason::Restarting);
 
   // Chat: the hub must run, and with WSBridgeSecret the token decides who
   // this is — all before the 101, so a refusal is a plain HTTP answer.
@@ -212,10 +225,8 @@ int upgrade_handler(request_rec* r) {
   std::string user;
   bool user_fixed = false;
   if (app == AppKind::Chat) {
-    if (!ChatService::get().ensure_started(r->server)) {
-      apr_table_setn(r->err_headers_out, "Retry-After", "5");
-      return refuse(r, HTTP_SERVICE_UNAVAILABLE, "chat bus unavailable");
-    }
+    if (!ChatService::get().ensure_started(r->server))
+      return refuse_busy(r, "5", "chat bus unavailable", RefuseReason::Unavailable);
     if (!chat_cfg.secret.empty()) {
       // Browsers cannot set headers on a WebSocket, but they can offer a
       // subprotocol "token.<t>".

@@ -6,6 +6,7 @@
 #include "runtime/session.h"
 #include "runtime/session_registry.h"
 #include "runtime/shared_stats.h"
+#include "runtime/worker_reserve.h"
 
 namespace wsb {
 
@@ -14,6 +15,7 @@ struct ProcessState {
   SessionRegistry sessions;
   SharedStats* shared = nullptr;  // created in post_config, inherited by children
   ChildSlot* slot = nullptr;      // this child's figures
+  ConnectionGate gate;            // the worker reserve (set in post_config)
   SessionStats local[kAppCount];  // used when no shared block exists
   SessionStats& stats(int app) { return slot ? slot->app[app] : local[app]; }
 };

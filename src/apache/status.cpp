@@ -24,8 +24,7 @@ namespace wsb {
 namespace {
 
 const char* const kAppNames[kAppCount] = {"echo", "chat"};
-const char* const kRefuseNames[] = {"bad_request", "unauthorized", "forbidden_origin",
-                                    "method_not_allowed", "upgrade_required", "overloaded"};
+const char* const* const kRefuseNames = kRefuseReasonNames;
 
 // A plain-number snapshot of SessionStats (summing atomics as we go).
 struct Figures {

@@ -19,9 +19,19 @@ enum class RefuseReason : int {
   Forbidden,        // 403 (Origin)
   BadMethod,        // 405
   UpgradeRequired,  // 426 (plain GET, bad version)
-  Overloaded,       // 503 (WSBridgeMaxConnections)
+  Overloaded,       // 503 (WSBridgeMaxConnections or what the MPM can carry)
+  WorkerReserve,    // 503 (the child would keep fewer than WSBridgeReserveWorkers threads)
+  Restarting,       // 503 (the child is stopping)
+  Unavailable,      // 503 (the bus or the backend does not answer)
   Count
 };
+
+// Names for the status outputs, in RefuseReason order.
+constexpr const char* kRefuseReasonNames[] = {"bad_request", "unauthorized", "forbidden_origin",
+                                              "method_not_allowed", "upgrade_required", "overloaded",
+                                              "worker_reserve", "restarting", "unavailable"};
+static_assert(sizeof(kRefuseReasonNames) / sizeof(kRefuseReasonNames[0]) == static_cast<int>(RefuseReason::Count),
+              "a name for every refusal reason");
 
 constexpr int kAppCount = 2;  // echo, chat
 constexpr int kMaxChildSlots = 1024;
@@ -39,7 +49,7 @@ struct SharedStats {
   std::atomic<uint64_t> bus_overruns{0};
   std::array<ChildSlot, kMaxChildSlots> slots;
 
-  static constexpr uint64_t kMagic = 0x7773627374617431ull;  // "wsbstat1"
+  static constexpr uint64_t kMagic = 0x7773627374617432ull;  // "wsbstat2": bump on any layout change
 
   // Maps a fresh block (inherited by children after fork). nullptr on failure.
   static SharedStats* create();

@@ -17,6 +17,8 @@ SECRET = "0123456789abcdef-chat-test-secret"
 # tests that send quickly, /ws/short has a 10-byte text limit, /ws/tok wants
 # access tokens.
 EXTRA = f"""
+# 50 clients on 3 x 25 threads: no reserve, or an unlucky spread refuses some.
+WSBridgeReserveWorkers 0
 <Location /ws/fast>
   SetHandler wsbridge
   WSBridgeApp chat

@@ -14,6 +14,8 @@ from harness import Apache
 from run import time_limit
 
 FAST = """
+# These tests use every worker thread for chat clients on purpose.
+WSBridgeReserveWorkers 0
 <Location /ws/fast>
   SetHandler wsbridge
   WSBridgeApp chat

@@ -89,6 +89,31 @@ def test_bad_max_connections():
     assert_refused("WSBridgeMaxConnections 0", "WSBridgeMaxConnections", where="location")
 
 
+def test_bad_reserve_workers():
+    for value in ("-1", "abc", "1.5", "100001"):
+        assert_refused(f"WSBridgeReserveWorkers {value}", "WSBridgeReserveWorkers", value, where="server")
+    # the reserve is a property of the child processes: server-wide only
+    assert_refused("WSBridgeReserveWorkers 4", "WSBridgeReserveWorkers", where="location")
+    assert_refused("<VirtualHost 127.0.0.1:1>\nWSBridgeReserveWorkers 4\n</VirtualHost>",
+                   "WSBridgeReserveWorkers", where="server")
+
+
+def test_capacity_logged_and_too_large_max_connections_warned():
+    # 2 children x 8 threads, MaxRequestWorkers 16: reserve 4 per child.
+    a = Apache(extra_conf="WSBridgeMaxConnections 10000\n", children=2, threads=8, max_workers=16).start()
+    try:
+        assert a.wait_log("WebSockets up to 4 per child, 8 in all"), a.error_log()[-2000:]
+        assert a.wait_log("WSBridgeMaxConnections 10000 is more than this MPM can carry"), a.error_log()[-2000:]
+    finally:
+        a.stop()
+    a = Apache(extra_conf="WSBridgeReserveWorkers 0\n", children=2, threads=8, max_workers=16).start()
+    try:
+        assert a.wait_log("WebSockets up to 8 per child, 16 in all"), a.error_log()[-2000:]
+        assert "is more than this MPM can carry" not in a.error_log()
+    finally:
+        a.stop()
+
+
 def test_good_values_pass():
     lines = [
         "WSBridgeApp echo", "WSBridgeApp chat", "WSBridgeApp ECHO",
@@ -103,7 +128,8 @@ def test_good_values_pass():
         "WSBridgeSecret 0123456789abcdef", "WSBridgeSecret none",
         "WSBridgeHubWrites off", "WSBridgeHubWrites On", "WSBridgeDeflate Off", "WSBridgeDeflate on",
     ]
-    conf = "WSBridgeMaxConnections 100\nWSBridgeBatchWindow 5\nWSBridgeBatchWindow 0\n" + "".join(
+    conf = ("WSBridgeMaxConnections 100\nWSBridgeBatchWindow 5\nWSBridgeBatchWindow 0\n"
+            "WSBridgeReserveWorkers 0\nWSBridgeReserveWorkers 10\n") + "".join(
         f"<Location /good{i}>\n  SetHandler wsbridge\n  {line}\n</Location>\n"
         for i, line in enumerate(lines))
     ok, out = configtest(conf)

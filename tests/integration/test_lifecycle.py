@@ -196,7 +196,9 @@ def test_graceful_restart_on_worker_and_prefork():
     # prefork only learns of the stop through EINTR + the MPM state; worker
     # through the child_stopping hook like event.
     for mpm in ("worker", "prefork"):
-        a = Apache(mpm=mpm).start()
+        # Two clients at once on prefork's two started children: no reserve
+        # (test_worker_reserve covers it).
+        a = Apache(mpm=mpm, extra_conf="WSBridgeReserveWorkers 0\n").start()
         try:
             clients = [WS(a.port) for _ in range(2)]
             for w in clients:
