@@ -1,5 +1,8 @@
-// SetHandler wsbridge-status: live figures as JSON (default) or Prometheus
-// text (?format=prometheus), and a section in mod_status's server-status.
+// SetHandler wsbridge-status: live figures as JSON (default), Prometheus
+// text (?format=prometheus) or an HTML page for admins (?format=html, or an
+// Accept header that prefers text/html, as a browser's navigation does; its
+// script, style sheet and icon come from the same URL, ?asset=NAME, see
+// status_page.h), and a section in mod_status's server-status.
 #include <httpd.h>
 #include <http_core.h>
 #include <http_log.h>
@@ -7,17 +10,26 @@
 #include <http_request.h>
 #include <mod_status.h>
 #include <ap_mpm.h>
+#include <apr_lib.h>
 #include <apr_strings.h>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "apache/chat_service.h"
 #include "apache/handler.h"
+#include "apache/status_page.h"
+#include "protocol/http_tokens.h"
 #include "runtime/redis_bus.h"
+
+#ifndef WSB_VERSION
+#define WSB_VERSION "dev"  // the Makefile defines it from the VERSION file
+#endif
 
 namespace wsb {
 
@@ -32,6 +44,20 @@ struct Figures {
   uint64_t accepted = 0, messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t queue_overflows = 0, pings_sent = 0, hub_writes = 0, hub_handbacks = 0;
   uint64_t closes[18] = {};
+
+  void add(const Figures& f) {
+    open += f.open;
+    accepted += f.accepted;
+    messages_in += f.messages_in;
+    messages_out += f.messages_out;
+    bytes_in += f.bytes_in;
+    bytes_out += f.bytes_out;
+    queue_overflows += f.queue_overflows;
+    pings_sent += f.pings_sent;
+    hub_writes += f.hub_writes;
+    hub_handbacks += f.hub_handbacks;
+    for (size_t i = 0; i < 18; ++i) closes[i] += f.closes[i];
+  }
 
   void add(const SessionStats& s) {
     open += s.open.load();
@@ -54,19 +80,41 @@ std::string close_label(size_t i) {
 }
 
 // The counters of Figures, named for the JSON and for Prometheus (where the
-// JSON's "accepted" is "upgrades_accepted_total").
-struct Counter { const char* json; const char* prometheus; uint64_t Figures::*field; };
+// JSON's "accepted" is "upgrades_accepted_total"), with Prometheus' HELP text.
+struct Counter { const char* json; const char* prometheus; uint64_t Figures::*field; const char* help; };
 const Counter kCounters[] = {
-    {"accepted", "upgrades_accepted_total", &Figures::accepted},
-    {"messages_in", "messages_in_total", &Figures::messages_in},
-    {"messages_out", "messages_out_total", &Figures::messages_out},
-    {"bytes_in", "bytes_in_total", &Figures::bytes_in},
-    {"bytes_out", "bytes_out_total", &Figures::bytes_out},
-    {"queue_overflows", "queue_overflows_total", &Figures::queue_overflows},
-    {"pings_sent", "pings_sent_total", &Figures::pings_sent},
-    {"hub_writes", "hub_writes_total", &Figures::hub_writes},
-    {"hub_handbacks", "hub_handbacks_total", &Figures::hub_handbacks},
+    {"accepted", "upgrades_accepted_total", &Figures::accepted,
+     "WebSocket upgrades accepted (101 Switching Protocols), by application."},
+    {"messages_in", "messages_in_total", &Figures::messages_in,
+     "WebSocket messages received from clients, by application."},
+    {"messages_out", "messages_out_total", &Figures::messages_out,
+     "WebSocket messages sent to clients, by application."},
+    {"bytes_in", "bytes_in_total", &Figures::bytes_in,
+     "Bytes read from WebSocket connections (frames as received), by application."},
+    {"bytes_out", "bytes_out_total", &Figures::bytes_out,
+     "Bytes of WebSocket frames written to clients, by application."},
+    {"queue_overflows", "queue_overflows_total", &Figures::queue_overflows,
+     "Connections closed because their outbound queue overflowed (slow consumers), by application."},
+    {"pings_sent", "pings_sent_total", &Figures::pings_sent,
+     "Pings sent to peers that were quiet for WSBridgePingInterval, by application."},
+    {"hub_writes", "hub_writes_total", &Figures::hub_writes,
+     "Messages the chat hub wrote to sockets itself (WSBridgeHubWrites), by application."},
+    {"hub_handbacks", "hub_handbacks_total", &Figures::hub_handbacks,
+     "Hub writes the socket did not take whole, left to the connection's thread, by application."},
 };
+
+// "# HELP" then "# TYPE" for one metric family, as exporters write them.
+void prom_family(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP wsbridge_";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE wsbridge_";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
 
 template <typename W>
 void write_figures(W& w, const Figures& f) {
@@ -135,6 +183,7 @@ std::string status_json() {
   Figures apps[kAppCount];
   uint64_t refused[static_cast<int>(RefuseReason::Count)] = {};
   w.StartObject();
+  w.Key("version"); w.String(WSB_VERSION);
   w.Key("mpm"); w.String(ap_show_mpm());
   w.Key("pid"); w.Int(static_cast<int>(getpid()));
   w.Key("children");
@@ -146,7 +195,7 @@ std::string status_json() {
       bool any = false;
       for (int a = 0; a < kAppCount; ++a) {
         child[a].add(slot.app[a]);
-        apps[a].add(slot.app[a]);
+        apps[a].add(child[a]);  // the same reads: the children add up to the apps
         any = any || child[a].accepted;
       }
       for (int i = 0; i < static_cast<int>(RefuseReason::Count); ++i) refused[i] += slot.refused[i].load();
@@ -208,19 +257,20 @@ std::string status_prometheus() {
   }
   // One family at a time: Prometheus wants each TYPE line before all of
   // that family's samples.
-  out += "# TYPE wsbridge_open_connections gauge\n";
+  prom_family(out, "open_connections", "gauge", "Open WebSocket connections, by application.");
   for (int a = 0; a < kAppCount; ++a) {
     std::string l = std::string("app=\"") + kAppNames[a] + "\"";
     prom(out, "open_connections", l.c_str(), static_cast<uint64_t>(apps[a].open < 0 ? 0 : apps[a].open));
   }
   for (const Counter& c : kCounters) {
-    out += std::string("# TYPE wsbridge_") + c.prometheus + " counter\n";
+    prom_family(out, c.prometheus, "counter", c.help);
     for (int a = 0; a < kAppCount; ++a) {
       std::string l = std::string("app=\"") + kAppNames[a] + "\"";
       prom(out, c.prometheus, l.c_str(), apps[a].*c.field);
     }
   }
-  out += "# TYPE wsbridge_closes_total counter\n";
+  prom_family(out, "closes_total", "counter",
+              "WebSocket connections closed, by application and close code (1006: dropped without a close frame).");
   for (int a = 0; a < kAppCount; ++a) {
     for (size_t i = 0; i < 18; ++i) {
       if (!apps[a].closes[i]) continue;
@@ -228,12 +278,13 @@ std::string status_prometheus() {
       prom(out, "closes_total", cl.c_str(), apps[a].closes[i]);
     }
   }
-  out += "# TYPE wsbridge_upgrades_refused_total counter\n";
+  prom_family(out, "upgrades_refused_total", "counter", "WebSocket upgrade requests refused, by reason.");
   for (int i = 0; i < static_cast<int>(RefuseReason::Count); ++i) {
     std::string l = std::string("reason=\"") + kRefuseNames[i] + "\"";
     prom(out, "upgrades_refused_total", l.c_str(), refused[i]);
   }
-  out += "# TYPE wsbridge_bus_overruns_total counter\n";
+  prom_family(out, "bus_overruns_total", "counter",
+              "Times a child's hub fell so far behind the shared-memory bus that events were lost to it.");
   prom(out, "bus_overruns_total", "", ps.shared ? ps.shared->bus_overruns.load() : 0);
   return out;
 }
@@ -261,6 +312,123 @@ int mod_status_section(request_rec* r, int flags) {
   return OK;
 }
 
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (apr_tolower(a[i]) != apr_tolower(b[i])) return false;
+  return true;
+}
+
+// The quality (0..1) an Accept header gives to type/subtype: the q of the
+// most specific media range that matches it (RFC 9110, 12.5.1), 0 if none.
+double accept_quality(std::string_view accept, std::string_view type, std::string_view subtype) {
+  double best_q = 0;
+  int best_rank = -1;
+  while (!accept.empty()) {
+    size_t comma = accept.find(',');
+    std::string_view item = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
+    size_t semi = item.find(';');
+    std::string_view range = trim_ows(item.substr(0, semi));
+    std::string_view params = semi == std::string_view::npos ? std::string_view() : item.substr(semi + 1);
+    size_t slash = range.find('/');
+    if (slash == std::string_view::npos) continue;
+    std::string_view rt = range.substr(0, slash), rs = range.substr(slash + 1);
+    int rank;
+    if (rt == "*" && rs == "*") rank = 0;
+    else if (iequals(rt, type) && rs == "*") rank = 1;
+    else if (iequals(rt, type) && iequals(rs, subtype)) rank = 2;
+    else continue;
+    double q = 1;
+    while (!params.empty()) {
+      size_t next = params.find(';');
+      std::string_view p = trim_ows(params.substr(0, next));
+      params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
+      if (p.size() < 2 || (p[0] != 'q' && p[0] != 'Q') || p[1] != '=') continue;
+      std::string num(p.substr(2));
+      char* end = nullptr;
+      double v = strtod(num.c_str(), &end);
+      if (end != num.c_str()) q = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    if (rank > best_rank || (rank == best_rank && q > best_q)) {
+      best_rank = rank;
+      best_q = q;
+    }
+  }
+  return best_q;
+}
+
+// A browser navigating to the page prefers text/html; curl (no Accept),
+// scripts (*/*) and anything else that does not rank HTML above JSON get JSON.
+bool prefers_html(const request_rec* r) {
+  const char* accept = apr_table_get(r->headers_in, "Accept");
+  if (!accept) return false;
+  double html = accept_quality(accept, "text", "html");
+  return html > 0 && html > accept_quality(accept, "application", "json");
+}
+
+// The value of key in a query string ("" if absent; not URL-decoded: the
+// values this page knows are plain tokens).
+std::string_view query_param(const char* args, std::string_view key, bool* present = nullptr) {
+  if (present) *present = false;
+  std::string_view rest = args ? args : "";
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view kv = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    size_t eq = kv.find('=');
+    if (kv.substr(0, eq) != key) continue;
+    if (present) *present = true;
+    return eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1);
+  }
+  return {};
+}
+
+// A strong validator for a compiled-in asset: the module's version and a
+// hash of the content (FNV-1a, 64 bits).
+std::string asset_etag(std::string_view body) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : body) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  char hex[17];
+  apr_snprintf(hex, sizeof hex, "%016" APR_UINT64_T_HEX_FMT, static_cast<apr_uint64_t>(h));
+  return std::string("\"wsb-") + WSB_VERSION + "-" + hex + "\"";
+}
+
+int send_body(request_rec* r, const std::string_view body) {
+  ap_set_content_length(r, static_cast<apr_off_t>(body.size()));
+  if (!r->header_only) ap_rwrite(body.data(), static_cast<int>(body.size()), r);
+  return OK;
+}
+
+// ?asset=NAME: the page's script, style sheet and icon. Revalidated on every
+// load (no-cache + ETag), so an upgraded module is never shown stale assets.
+int serve_asset(request_rec* r, std::string_view name) {
+  const StatusAsset* asset = status_page_asset(name);
+  if (!asset) return HTTP_NOT_FOUND;
+  ap_set_content_type(r, asset->content_type);
+  apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
+  apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
+  apr_table_set(r->headers_out, "ETag", asset_etag(asset->body).c_str());
+  int cond = ap_meets_conditions(r);
+  if (cond != OK) return cond;  // 304 Not Modified
+  return send_body(r, asset->body);
+}
+
+// The HTML view: everything comes from this URL, nothing inline, so the
+// page can carry a strict Content-Security-Policy.
+int serve_html(request_rec* r) {
+  ap_set_content_type(r, "text/html; charset=utf-8");
+  apr_table_setn(r->headers_out, "Content-Security-Policy",
+                 "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                 "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+  apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
+  apr_table_setn(r->headers_out, "Referrer-Policy", "no-referrer");
+  return send_body(r, status_page_html().body);
+}
+
 }  // namespace
 
 int status_handler(request_rec* r) {
@@ -268,14 +436,20 @@ int status_handler(request_rec* r) {
   // Apache's 405 page builds its Allow header from allowed_methods.
   ap_allow_methods(r, 1, "GET", NULL);
   if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
-  bool prometheus = r->args && strstr(r->args, "format=prometheus") != nullptr;
-  std::string body = prometheus ? status_prometheus() : status_json();
-  ap_set_content_type(r, prometheus ? "text/plain; version=0.0.4" : "application/json");
+  bool is_asset = false;
+  std::string_view asset = query_param(r->args, "asset", &is_asset);
+  if (is_asset) return serve_asset(r, asset);
+  // ?format= decides; without it the Accept header does (JSON unless it
+  // prefers HTML), so caches must key on Accept.
+  std::string_view format = query_param(r->args, "format");
+  bool html = format == "html" || (format != "json" && format != "prometheus" && prefers_html(r));
+  bool prometheus = !html && format == "prometheus";
+  apr_table_mergen(r->headers_out, "Vary", "Accept");
   apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-  if (r->header_only) return OK;
-  ap_rwrite(body.data(), static_cast<int>(body.size()), r);
-  if (!prometheus) ap_rputs("\n", r);
-  return OK;
+  if (html) return serve_html(r);
+  ap_set_content_type(r, prometheus ? "text/plain; version=0.0.4" : "application/json");
+  std::string body = prometheus ? status_prometheus() : status_json() + "\n";
+  return send_body(r, body);
 }
 
 void register_status_hooks() {

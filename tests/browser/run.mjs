@@ -492,6 +492,112 @@ test("screenshot", async () => {
   for (const ctx of [ca, cb, cc, cd]) await ctx.close();
 });
 
+test("status-page", async () => {
+  // The admin page of SetHandler wsbridge-status, reached the way a browser
+  // navigates (its Accept header picks the HTML), while another page keeps
+  // echo and chat sockets busy: the open counts per app and per child, and
+  // charts drawn from a few polls. Polls every second (?interval=1) to be quick.
+  const ctx = await newContext();
+  const traffic = await ctx.newPage();
+  traffic.on("pageerror", (e) => pageErrors.push(`status traffic: ${e.message}`));
+  await traffic.goto(`${base()}/ws/status?format=json`); // any page of this origin will do
+  const room = uniq("status");
+  await traffic.evaluate((room) => new Promise((resolve, reject) => {
+    const url = (p) => location.origin.replace(/^http/, "ws") + p;
+    const socks = [0, 1, 2].map(() => new WebSocket(url("/ws/echo")));
+    for (const name of ["Ops", "Dev"]) socks.push(new WebSocket(url(`/ws/chat?name=${name}`)));
+    const chats = socks.slice(3);
+    // A load that rises and falls, so the charts have a shape; it stops by
+    // itself after 25 s (or when the context closes).
+    const load = () => {
+      for (const ws of chats) ws.send(JSON.stringify({ type: "join", room }));
+      let tick = 0;
+      const timer = setInterval(() => {
+        tick++;
+        const n = 1 + Math.round(3 + 3 * Math.sin(tick / 12));
+        for (const ws of socks.slice(0, 3)) for (let k = 0; k < n; k++) ws.send("x".repeat(100 + 150 * k));
+        if (tick % 4 === 0) chats[tick % 8 === 0 ? 0 : 1].send(JSON.stringify({ type: "message", room, text: `tick ${tick}` }));
+      }, 100);
+      setTimeout(() => clearInterval(timer), 25_000);
+      resolve();
+    };
+    let opened = 0;
+    for (const ws of socks) {
+      ws.onerror = () => reject(new Error(`${ws.url} failed`));
+      ws.onopen = () => { if (++opened === socks.length) load(); };
+    }
+  }), room);
+
+  // The chat page's header links to it.
+  const chat = await ctx.newPage();
+  await chat.goto(`${base()}/`);
+  const href = await chat.getByTestId("status-link").getAttribute("href");
+  check(href === "/ws/status?format=html", `the chat page's Status link goes to ${href}`);
+  await chat.close();
+
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => pageErrors.push(`status: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") pageErrors.push(`status console: ${m.text()}`); });
+  const res = await page.goto(`${base()}/ws/status?interval=1`);
+  check(res.headers()["content-type"]?.startsWith("text/html"), `navigating got ${res.headers()["content-type"]}`);
+  check((res.headers()["vary"] || "").includes("Accept"), "no Vary: Accept on the negotiated page");
+  await page.waitForSelector('[data-testid="poll-state"][data-state="live"]');
+
+  // The page shows what the JSON says (nothing opens or closes meanwhile).
+  const shown = () => page.evaluate(() => {
+    const v = (id) => Number(document.querySelector(`[data-testid="${id}"]`)?.dataset.value);
+    const rows = [...document.querySelectorAll('[data-testid="child-row"]')].map((r) => ({
+      pid: Number(r.dataset.pid), open: [...r.querySelectorAll("td.num")].slice(0, 2).map((td) => Number(td.dataset.value)),
+    }));
+    return { total: v("open-total"), echo: v("open-echo"), chat: v("open-chat"), rows };
+  });
+  let got = null, want = null;
+  for (let i = 0; i < 20; i++) {
+    want = await (await fetch(`${base()}/ws/status?format=json`)).json();
+    got = await shown();
+    if (got.echo === want.apps.echo.open && got.chat === want.apps.chat.open && got.total === want.open &&
+        got.rows.length === want.children.length) break;
+    await sleep(500);
+  }
+  check(got.echo >= 3 && got.chat >= 2, `page shows echo ${got.echo}, chat ${got.chat} open; 3 and 2 were opened`);
+  check(got.echo === want.apps.echo.open && got.chat === want.apps.chat.open && got.total === want.open,
+    `page shows ${JSON.stringify(got)}, the JSON says echo ${want.apps.echo.open} chat ${want.apps.chat.open} total ${want.open}`);
+  const perChild = got.rows.reduce((n, r) => n + r.open[0] + r.open[1], 0);
+  check(perChild === got.total, `children rows add up to ${perChild} open, the total is ${got.total}`);
+  check(JSON.stringify(got.rows.map((r) => r.pid).sort()) === JSON.stringify(want.children.map((c) => c.pid).sort()),
+    `children rows ${got.rows.map((r) => r.pid)} vs JSON ${want.children.map((c) => c.pid)}`);
+
+  // After a few polls every chart has lines with points, and the rates are up.
+  await page.waitForFunction(() => ["chart-open", "chart-messages", "chart-bytes"].every((id) => {
+    const lines = [...document.querySelectorAll(`[data-testid="${id}"] path.line`)];
+    return lines.length >= 2 && lines.every((l) => Number(l.dataset.points) >= 4 && /^M[\d.]+,[\d.]+(L[\d.]+,[\d.]+){3,}/.test(l.getAttribute("d")));
+  }), null, { timeout: 15_000 });
+  const rates = await page.evaluate(() => ["msg-rate-in", "msg-rate-out", "bytes-rate-in", "bytes-rate-out"]
+    .map((id) => Number(document.querySelector(`[data-testid="${id}"]`).dataset.value)));
+  check(rates.every((r) => r > 0), `rates shown: ${rates}`);
+  for (const code of new Set(Object.values(want.apps).flatMap((a) => Object.keys(a.closes)))) {
+    check(await page.locator(`[data-testid="closes-table"] tr[data-code="${code}"]`).count() === 1, `no row for close code ${code}`);
+  }
+  check(await page.locator('[data-testid="refused-table"] tbody tr').count() >= 6, "refusal reasons missing");
+  check((await page.getByTestId("server-line").textContent()).includes(`version ${want.version}`), "no version in the header");
+
+  // Let a few more polls in so the charts have some history, then the picture.
+  await sleep(5000);
+  await page.mouse.move(0, 0);
+  const file = path.join(shots, "status.png");
+  await page.screenshot({ path: file });
+  check(fs.statSync(file).size > 20_000, "status screenshot is suspiciously small");
+  if (process.env.DOCS_SCREENSHOTS) fs.copyFileSync(file, path.join(root, "docs/status-screenshot.png"));
+
+  // Phone width: no horizontal scrolling of the page (wide tables scroll in their box).
+  await page.setViewportSize({ width: 390, height: 844 });
+  await sleep(300);
+  const sizes = await page.evaluate(() => ({ doc: document.documentElement.scrollWidth, inner: window.innerWidth }));
+  check(sizes.doc <= sizes.inner, `status page scrolls horizontally on a phone: ${JSON.stringify(sizes)}`);
+  await page.screenshot({ path: path.join(shots, "status-phone.png") });
+  await ctx.close();
+});
+
 // ---------------------------------------------------------------- main
 
 async function main() {

@@ -3,9 +3,12 @@ four children: open connections per app going up and down, accepted and
 refused upgrades by reason, messages in/out, closes by code, all summed
 over the children; the Prometheus exposition; a slow consumer cut off with
 1008 and counted in queue_overflows; the mod_wsbridge section of
-mod_status's server-status page."""
+mod_status's server-status page; the HTML view for admins (chosen by Accept
+or ?format=), its compiled-in assets, HEAD requests, the version and the
+per-child figures, HELP lines in the Prometheus output."""
 import asyncio
 import json
+import os
 import re
 import socket
 import time
@@ -47,8 +50,10 @@ EXTRA = f"""
 """
 
 apache = None  # set by setup_module
+# 16 threads per child: WSBridgeReserveWorkers keeps at least 4 of them for
+# plain requests, and the tests below open up to 15 WebSockets at a time.
 setup_module, teardown_module = shared_apache(globals(), extra_conf=EXTRA, mpm="event", children=4,
-                                              threads=8, max_workers=32)
+                                              threads=16, max_workers=64)
 
 
 def status():
@@ -402,3 +407,203 @@ def test_status_405_says_allow_get():
     assert status_code == 405, status_code
     allow = [m.strip() for m in hdrs.get("allow", "").split(",")]
     assert "GET" in allow, f"POST /ws/status: 405 with Allow: {hdrs.get('allow')!r}, want GET"
+
+
+# ---------------------------------------------------------------- the HTML view
+
+BROWSER_ACCEPT = ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+                  "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7")
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def get(path, accept=None, method="GET", headers=None):
+    h = dict(headers or {})
+    if accept is not None:
+        h["Accept"] = accept
+    return http(apache.port, method, path, headers=h)
+
+
+def vary(hdrs):
+    return [v.strip().lower() for v in hdrs.get("vary", "").split(",") if v.strip()]
+
+
+def is_html(status_code, hdrs, body):
+    return (status_code == 200 and hdrs.get("content-type", "").startswith("text/html")
+            and body.lstrip().lower().startswith(b"<!doctype html"))
+
+
+def is_json(status_code, hdrs, body):
+    if status_code != 200 or not hdrs.get("content-type", "").startswith("application/json"):
+        return False
+    s = json.loads(body)
+    return "apps" in s and "open" in s
+
+
+def test_browser_accept_gets_html_with_vary():
+    status_code, hdrs, body = get("/ws/status", BROWSER_ACCEPT)
+    assert is_html(status_code, hdrs, body), (status_code, hdrs, body[:200])
+    assert hdrs["content-type"] == "text/html; charset=utf-8", hdrs
+    assert "accept" in vary(hdrs), f"HTML chosen by Accept without Vary: Accept: {hdrs}"
+    assert hdrs.get("cache-control") == "no-store", hdrs
+    # Everything comes from the module at this URL; nothing inline, so the
+    # page can carry a strict CSP.
+    csp = hdrs.get("content-security-policy", "")
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp, csp
+    text = body.decode()
+    assert 'src="?asset=status.js"' in text and 'href="?asset=status.css"' in text, text[:800]
+    for tag in re.findall(r"<script\b[^>]*>", text):
+        assert "src=" in tag, f"inline script: {tag}"
+    assert "<style" not in text and " style=" not in text, "inline style in the HTML shell"
+    assert not re.search(r"\son[a-z]+\s*=", text), "inline event handler in the HTML shell"
+    assert not re.search(r"(src|href)=\"(https?:)?//", text), "the page loads something from elsewhere"
+    assert hdrs.get("content-length") == str(len(body)), hdrs
+
+
+def test_format_html_without_accept():
+    for accept in (None, "*/*", "application/json"):
+        status_code, hdrs, body = get("/ws/status?format=html", accept)
+        assert is_html(status_code, hdrs, body), (accept, status_code, hdrs)
+    status_code, hdrs, body = get("/ws/status?x=1&format=html")  # anywhere in the query
+    assert is_html(status_code, hdrs, body), (status_code, hdrs)
+
+
+def test_format_json_wins_over_accept():
+    status_code, hdrs, body = get("/ws/status?format=json", BROWSER_ACCEPT)
+    assert is_json(status_code, hdrs, body), (status_code, hdrs, body[:200])
+    status_code, hdrs, body = get("/ws/status?format=prometheus", BROWSER_ACCEPT)
+    assert status_code == 200 and hdrs["content-type"].startswith("text/plain"), hdrs
+    assert body.startswith(b"# HELP wsbridge_"), body[:100]
+
+
+def test_json_unless_html_is_preferred():
+    """No Accept (curl), */* (scripts) and anything that does not rank HTML
+    above JSON keep getting the JSON exactly as before."""
+    status_code, hdrs, body = get("/ws/status")
+    assert is_json(status_code, hdrs, body), (status_code, hdrs, body[:200])
+    assert body.endswith(b"}\n") and body.count(b"\n") == 1, "JSON body: one line and a newline"
+    assert "accept" in vary(hdrs), hdrs
+    assert hdrs.get("cache-control") == "no-store", hdrs
+    assert "content-security-policy" not in hdrs, hdrs
+    for accept in ("*/*", "application/json", "application/json, text/html", "application/*, text/html",
+                   "text/html;q=0.5, application/json", "text/html;q=0, */*", "text/plain", "image/png",
+                   "*/*;q=0.8, application/json;q=0.9, text/html;q=0.9", ""):
+        status_code, hdrs, body = get("/ws/status", accept)
+        assert is_json(status_code, hdrs, body), f"Accept: {accept!r} got {hdrs.get('content-type')}"
+    for accept in ("text/html", "TEXT/HTML", "text/html, */*;q=0.1", "text/*", "application/json;q=0.5, text/html",
+                   "text/html;level=1, application/json;q=0.9", BROWSER_ACCEPT):
+        status_code, hdrs, body = get("/ws/status", accept)
+        assert is_html(status_code, hdrs, body), f"Accept: {accept!r} got {hdrs.get('content-type')}"
+
+
+def test_version_key():
+    with open(os.path.join(ROOT, "VERSION")) as f:
+        want = f.read().strip()
+    s = status()
+    assert s.get("version") == want, (s.get("version"), want)
+    assert next(iter(s)) == "version", f"version is not the first key: {list(s)[:3]}"
+
+
+def test_head_requests():
+    for path, ctype in (("/ws/status", "application/json"), ("/ws/status?format=html", "text/html"),
+                        ("/ws/status?format=prometheus", "text/plain"),
+                        ("/ws/status?asset=status.js", "text/javascript"),
+                        ("/ws/status?asset=status.css", "text/css"),
+                        ("/ws/status?asset=favicon.svg", "image/svg+xml")):
+        status_code, hdrs, body = get(path, method="HEAD")
+        assert status_code == 200, (path, status_code)
+        assert hdrs.get("content-type", "").startswith(ctype), (path, hdrs)
+        assert body == b"", f"HEAD {path} sent a body: {body[:80]!r}"
+        # the headers GET sends; the JSON and Prometheus figures change
+        # between two requests, so their lengths are not compared
+        _, ghdrs, gbody = get(path)
+        assert vary(hdrs) == vary(ghdrs) and hdrs.get("etag") == ghdrs.get("etag"), (path, hdrs, ghdrs)
+        if "asset=" in path or "format=html" in path:
+            assert hdrs.get("content-length") == str(len(gbody)), (path, hdrs, len(gbody))
+    status_code, hdrs, body = get("/ws/status", BROWSER_ACCEPT, method="HEAD")
+    assert status_code == 200 and hdrs["content-type"].startswith("text/html") and body == b"", hdrs
+
+
+def test_assets_content_types_and_revalidation():
+    want = {"status.js": "text/javascript; charset=utf-8", "status.css": "text/css; charset=utf-8",
+            "favicon.svg": "image/svg+xml"}
+    _, _, page = get("/ws/status?format=html")
+    referenced = set(re.findall(r'(?:src|href)="\?asset=([^"&]+)"', page.decode()))
+    assert referenced == set(want), f"the page references {referenced}"
+    for name, ctype in want.items():
+        status_code, hdrs, body = get(f"/ws/status?asset={name}")
+        assert status_code == 200, (name, status_code)
+        assert hdrs.get("content-type") == ctype, (name, hdrs)
+        assert hdrs.get("x-content-type-options") == "nosniff", (name, hdrs)
+        assert len(body) > 100 and hdrs.get("content-length") == str(len(body)), (name, hdrs)
+        etag = hdrs.get("etag", "")
+        assert re.fullmatch(r'"[^"]+"', etag), (name, hdrs)
+        assert "no-cache" in hdrs.get("cache-control", ""), (name, hdrs)
+        status_code, hdrs2, body2 = get(f"/ws/status?asset={name}", headers={"If-None-Match": etag})
+        assert status_code == 304 and body2 == b"", (name, status_code, hdrs2)
+        status_code, _, _ = get(f"/ws/status?asset={name}", headers={"If-None-Match": '"other"'})
+        assert status_code == 200, (name, status_code)
+    js = get("/ws/status?asset=status.js")[2].decode()
+    assert "?format=json" in js, "the script does not poll the JSON of its own URL"
+    assert "http://" not in js.replace("http://www.w3.org/2000/svg", "") and "https://" not in js
+    for bad in ("nope.js", "", "../status.cpp", "status.js%00"):
+        status_code, _, _ = get(f"/ws/status?asset={bad}")
+        assert status_code == 404, (bad, status_code)
+
+
+@time_limit(30)
+def test_children_add_up_to_the_open_figures():
+    async def go():
+        chats, echos = [], []
+        try:
+            for i in range(8):
+                chats.append(await ChatClient.connect(apache.port, path="/ws/fast", name=f"k{i}"))
+            for _ in range(5):
+                echos.append(WS(apache.port, path="/ws/echo"))
+            pids = {c.pid for c in chats}
+            s = wait_status(lambda s: chat(s)["open"] >= 8 and echo(s)["open"] >= 5, what="8 chat + 5 echo open")
+            # quiet now: take a snapshot where nothing moves
+            time.sleep(0.2)
+            s = status()
+            live = set(apache.child_pids())
+            seen = set()
+            for c in s["children"]:
+                assert isinstance(c["pid"], int) and c["pid"] in live, (c["pid"], live)
+                assert c["pid"] not in seen, f"child {c['pid']} listed twice"
+                seen.add(c["pid"])
+                for app in ("echo", "chat"):
+                    assert isinstance(c[app]["open"], int) and c[app]["open"] >= 0, c
+            assert pids <= seen, f"chat clients in {pids}, children listed {seen}"
+            for app in ("echo", "chat"):
+                per_child = sum(c[app]["open"] for c in s["children"])
+                assert per_child == s["apps"][app]["open"], (app, per_child, s["apps"][app]["open"])
+                accepted = sum(c[app]["accepted"] for c in s["children"])
+                assert accepted <= s["apps"][app]["accepted"], (app, accepted)  # departed children too
+            assert s["open"] == chat(s)["open"] + echo(s)["open"], s
+            for pid in pids:
+                assert child(s, pid)["chat"]["open"] >= sum(1 for c in chats if c.pid == pid), child(s, pid)
+        finally:
+            await close_all(chats)
+            for w in echos:
+                w.shutdown()
+    run(go(), timeout=28)
+
+
+def test_prometheus_has_help_before_every_type():
+    status_code, hdrs, body = http(apache.port, "GET", "/ws/status?format=prometheus")
+    assert status_code == 200, status_code
+    lines = body.decode().split("\n")
+    types = [i for i, line in enumerate(lines) if line.startswith("# TYPE ")]
+    helps = [i for i, line in enumerate(lines) if line.startswith("# HELP ")]
+    assert types and len(helps) == len(types), (len(helps), len(types))
+    for i in types:
+        name = lines[i].split()[2]
+        prev = lines[i - 1] if i else ""
+        m = re.match(r"^# HELP (\S+) (.+)$", prev)
+        assert m and m.group(1) == name, f"TYPE {name} not preceded by its HELP line: {prev!r}"
+        assert m.group(2).strip() and "\\" not in m.group(2), f"HELP {name}: {m.group(2)!r}"
+    # apart from the HELP lines, the exposition is as before: a TYPE line,
+    # then that family's samples
+    rest = [line for line in lines if line and not line.startswith("# HELP ")]
+    assert rest[0].startswith("# TYPE wsbridge_open_connections gauge"), rest[:2]
+    assert all(line.startswith(("# TYPE wsbridge_", "wsbridge_")) for line in rest), rest
+    parse_prometheus(body.decode())  # still strictly valid
