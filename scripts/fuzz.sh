@@ -13,7 +13,7 @@ proto="src/protocol/frame_parser.cpp src/protocol/utf8_validator.cpp src/protoco
 declare -A srcs=(
   [frame_parser]="tests/fuzz/fuzz_frame_parser.cpp $proto src/protocol/deflate.cpp -lz"
   [handshake]="tests/fuzz/fuzz_handshake.cpp src/protocol/handshake.cpp src/protocol/deflate.cpp -lssl -lcrypto -lz"
-  [chat]="tests/fuzz/fuzz_chat.cpp src/chat/*.cpp src/protocol/frame_encoder.cpp src/protocol/masking.cpp -lssl -lcrypto"
+  [chat]="tests/fuzz/fuzz_chat.cpp src/chat/*.cpp src/engine/*.cpp src/backend/base64.cpp src/protocol/frame_encoder.cpp src/protocol/masking.cpp -lssl -lcrypto"
 )
 declare -A maxlen=([frame_parser]=4096 [handshake]=1024 [chat]=4096)
 # RapidJSON 1.1.0 (Debian's) does pointer arithmetic on its empty internal

@@ -4,6 +4,7 @@
 #include <set>
 #include <utility>
 
+#include "protocol/frame_encoder.h"
 #include "runtime/clock.h"
 
 namespace wsb {
@@ -65,7 +66,38 @@ void ChatEngine::apply(uint64_t seq, std::string_view payload) {
     case RecordType::Gone: apply_gone(seq, r); break;
     case RecordType::Sync: apply_sync(seq); break;
     case RecordType::Present: apply_present(r); break;
+    case RecordType::Publish: apply_publish(r); break;
   }
+}
+
+ChannelSubscriptions::Result ChatEngine::subscribe(const std::string& conn_id, std::string_view ns,
+                                                   std::string_view channel, PeerPtr peer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return channels_.subscribe(ns, channel, conn_id, std::move(peer));
+}
+
+bool ChatEngine::unsubscribe(const std::string& conn_id, std::string_view ns, std::string_view channel) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return channels_.unsubscribe(ns, channel, conn_id);
+}
+
+void ChatEngine::unsubscribe_all(const std::string& conn_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  channels_.remove_connection(conn_id);
+}
+
+// One frame per record, shared by every subscriber (encode once).
+void ChatEngine::apply_publish(const ChatRecord& r) {
+  ++stats_.publishes_applied;
+  const auto* subs = channels_.subscribers(r.ns, r.channel);
+  if (!subs) return;
+  if (r.kind == PublishKind::Close) {
+    for (const auto& s : *subs) s.second->close(r.code, r.data);
+    return;
+  }
+  static constexpr Opcode kOps[] = {Opcode::Text, Opcode::Binary, Opcode::Ping, Opcode::Pong};
+  FramePtr frame = make_frame(encode_frame(kOps[static_cast<int>(r.kind)], r.data));
+  for (const auto& s : *subs) deliver(s.second, frame);
 }
 
 std::vector<std::string> ChatEngine::take_outbox() {
@@ -382,6 +414,8 @@ ChatEngineStats ChatEngine::stats() const {
   ChatEngineStats s = stats_;
   s.rooms = rooms_.size();
   s.local_connections = local_.size();
+  s.channels = channels_.channel_count();
+  s.subscriptions = channels_.subscription_count();
   return s;
 }
 

@@ -22,6 +22,7 @@
 #include "chat/chat_protocol.h"
 #include "chat/chat_record.h"
 #include "chat/room.h"
+#include "engine/channel_subscriptions.h"
 #include "runtime/peer.h"
 
 namespace wsb {
@@ -36,6 +37,9 @@ struct ChatEngineStats {
   uint64_t last_seq = 0;            // newest record applied
   size_t rooms = 0;
   size_t local_connections = 0;
+  size_t channels = 0;              // channels with a local subscriber (GRIP)
+  size_t subscriptions = 0;
+  uint64_t publishes_applied = 0;   // pub records applied
 };
 
 class ChatEngine {
@@ -50,6 +54,14 @@ class ChatEngine {
   // The connection settled its base name (first join with a name).
   void rename(const std::string& conn_id, const std::string& base_name);
   void detach(const std::string& conn_id);
+
+  // Channel subscriptions of a local connection in app namespace ns (the
+  // backend bridge's GRIP channels). Local only: a publish record reaches
+  // every process, and each delivers to its own subscribers.
+  ChannelSubscriptions::Result subscribe(const std::string& conn_id, std::string_view ns,
+                                         std::string_view channel, PeerPtr peer);
+  bool unsubscribe(const std::string& conn_id, std::string_view ns, std::string_view channel);
+  void unsubscribe_all(const std::string& conn_id);
 
   // Hub thread only, in bus order. Records at or below the last applied seq
   // are ignored; a jump past last+1 is treated as an overrun of the missing
@@ -94,6 +106,7 @@ class ChatEngine {
   void apply_gone(uint64_t seq, const ChatRecord& r);
   void apply_sync(uint64_t seq);
   void apply_present(const ChatRecord& r);
+  void apply_publish(const ChatRecord& r);
   void want_sync(uint64_t seq);
   void note_gap(uint64_t lost_from, uint64_t lost_to);
 
@@ -127,6 +140,7 @@ class ChatEngine {
   std::unordered_map<std::string, uint64_t> left_unknown_;
   uint64_t last_sync_request_ = 0;  // seq at which the last sync was asked for
   bool sync_requested_ = false;
+  ChannelSubscriptions channels_;
   std::vector<std::string> outbox_;
   std::atomic<bool> outbox_pending_{false};  // !outbox_.empty(), readable without mu_
   ChatEngineStats stats_;

@@ -2,6 +2,8 @@
 
 #include "chat/chat_names.h"
 #include "chat/json_fields.h"
+#include "backend/base64.h"
+#include "backend/grip_channel.h"
 
 namespace wsb {
 namespace {
@@ -13,7 +15,7 @@ struct TypeName {
 constexpr TypeName kTypes[] = {
     {"join", RecordType::Join}, {"leave", RecordType::Leave}, {"msg", RecordType::Msg},
     {"direct", RecordType::Direct}, {"gone", RecordType::Gone},
-    {"sync", RecordType::Sync}, {"present", RecordType::Present},
+    {"sync", RecordType::Sync}, {"present", RecordType::Present}, {"pub", RecordType::Publish},
 };
 
 const char* type_name(RecordType t) {
@@ -60,6 +62,30 @@ bool read_members(const rapidjson::Value& obj, ChatRecord* r) {
   return true;
 }
 
+constexpr const char* kKindNames[] = {"text", "binary", "ping", "pong", "close"};
+
+bool read_publish(const rapidjson::Value& obj, ChatRecord* r) {
+  std::string kind, data;
+  if (!need_string(obj, "ns", &r->ns) || !need_string(obj, "ch", &r->channel) ||
+      !need_string(obj, "k", &kind) || !opt_string(obj, "d", &data) || !is_valid_channel(r->channel))
+    return false;
+  size_t k = 0;
+  while (k < 5 && kind != kKindNames[k]) ++k;
+  if (k == 5) return false;
+  r->kind = static_cast<PublishKind>(k);
+  if (r->kind == PublishKind::Text || r->kind == PublishKind::Close) {
+    r->data = std::move(data);  // the text, or the close reason
+  } else if (!base64_decode(data, &r->data)) {
+    return false;
+  }
+  if (r->kind == PublishKind::Close) {
+    uint64_t code = 1000;
+    if (get_uint64(obj, "code", &code) == FieldStatus::WrongType || code < 1000 || code > 4999) return false;
+    r->code = static_cast<uint16_t>(code);
+  }
+  return true;
+}
+
 bool read_fields(const rapidjson::Value& obj, ChatRecord* r) {
   switch (r->type) {
     case RecordType::Join:
@@ -90,6 +116,8 @@ bool read_fields(const rapidjson::Value& obj, ChatRecord* r) {
       return read_pid(obj, r);
     case RecordType::Present:
       return read_members(obj, r);
+    case RecordType::Publish:
+      return read_publish(obj, r);
   }
   return false;
 }
@@ -108,7 +136,19 @@ std::string encode_record(const ChatRecord& r) {
   write_opt(w, "from", r.from);
   write_opt(w, "to", r.to);
   write_opt(w, "text", r.text);
+  if (r.type == RecordType::Publish) {
+    write_field(w, "ns", r.ns);
+    write_field(w, "ch", r.channel);
+    write_field(w, "k", kKindNames[static_cast<int>(r.kind)]);
+    bool raw = r.kind == PublishKind::Text || r.kind == PublishKind::Close;
+    write_field(w, "d", raw ? r.data : base64_encode(r.data));
+    if (r.kind == PublishKind::Close) {
+      w.Key("code");
+      w.Uint(r.code);
+    }
+  }
   if (r.type != RecordType::Leave && r.type != RecordType::Direct && r.type != RecordType::Present &&
+      r.type != RecordType::Publish &&
       (r.type != RecordType::Msg || !r.conn.empty())) {
     w.Key("pid");
     w.Int64(r.pid);

@@ -17,6 +17,10 @@
 //   sync    {"t":"sync","pid","ts"}  a process that may have missed joins
 //           (it started after the log dropped its oldest records, or fell
 //           behind) asks every process to say who its members are
+//   pub     {"t":"pub","ns","ch","k","d","code"?,"reason"?,"ts"}  a message for every
+//           local subscriber of channel ch in app namespace ns ("grip": the
+//           backend bridge's GRIP channels). k: text|binary|ping|pong|close;
+//           d: the text, or base64 of the bytes; close: code and reason.
 //   present {"t":"present","base","ts","members":[{"room","conn","user","name","pid"}]}
 //           one process's answer: its local members as of the sync record
 //           `base` (several records when there are many). Engines that
@@ -33,7 +37,9 @@
 
 namespace wsb {
 
-enum class RecordType { Join, Leave, Msg, Direct, Gone, Sync, Present };
+enum class RecordType { Join, Leave, Msg, Direct, Gone, Sync, Present, Publish };
+
+enum class PublishKind : uint8_t { Text, Binary, Ping, Pong, Close };
 
 struct PresentMember {
   std::string room, conn, user, name;
@@ -55,6 +61,12 @@ struct ChatRecord {
   uint64_t since = 0;
   uint64_t base = 0;                     // present: the sync record answered
   std::vector<PresentMember> members;    // present
+  // pub
+  std::string ns;
+  std::string channel;
+  PublishKind kind = PublishKind::Text;
+  std::string data;                      // the message bytes (decoded)
+  uint16_t code = 1000;                  // close
 };
 
 std::string encode_record(const ChatRecord& record);

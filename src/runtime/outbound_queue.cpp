@@ -34,7 +34,7 @@ OutboundQueue::PushResult OutboundQueue::push_deferred(const FramePtr& frame, bo
   PushResult result = PushResult::Ok;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) return PushResult::Closed;
+    if (closed_ || close_requested_) return PushResult::Closed;
     if (overflowed_) return PushResult::Overflow;
     if (!frame) return PushResult::Ok;  // nothing to send; keeps drain() null-free
     const size_t size = frame->size();
@@ -68,6 +68,31 @@ size_t OutboundQueue::drain(std::vector<FramePtr>& out, bool* overflowed) {
   const size_t moved = bytes_;
   bytes_ = 0;
   return moved;
+}
+
+bool OutboundQueue::request_close(uint16_t code, std::string_view reason) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_ || close_requested_) return false;
+    close_requested_ = true;
+    close_taken_ = false;
+    close_code_ = code;
+    close_reason_.assign(reason);
+  }
+  // The consumer writes what is queued and then its close frame: no
+  // producer may add bytes after it.
+  disable_direct();
+  efd_.signal();
+  return true;
+}
+
+bool OutboundQueue::take_close_request(uint16_t* code, std::string* reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (close_taken_) return false;
+  close_taken_ = true;
+  *code = close_code_;
+  *reason = std::move(close_reason_);
+  return true;
 }
 
 void OutboundQueue::close() {

@@ -15,7 +15,10 @@
 #pragma once
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "runtime/event_fd.h"
@@ -47,6 +50,14 @@ class OutboundQueue {
 
   // Stops accepting frames (consumer is going away) and drops queued ones.
   void close();
+
+  // Any thread: the consumer should close the connection with code/reason
+  // once the frames queued so far are out. Later pushes are refused, and
+  // direct writes stop so the consumer writes the rest and its close frame
+  // itself. False if a close was asked for already or the queue is closed.
+  bool request_close(uint16_t code, std::string_view reason);
+  // Consumer thread: the pending close request, if any (taken once).
+  bool take_close_request(uint16_t* code, std::string* reason);
 
   // Wakes the consumer without queueing anything (e.g. server stopping).
   void wake() { efd_.signal(); }
@@ -90,6 +101,10 @@ class OutboundQueue {
   const size_t max_bytes_;
   bool overflowed_ = false;
   bool closed_ = false;
+  bool close_requested_ = false;   // request_close(): no more pushes
+  bool close_taken_ = true;        // the consumer has not yet taken the request
+  uint16_t close_code_ = 0;
+  std::string close_reason_;
   EventFd efd_;
 
   // Guarded by write_mu_ (the write lock); direct_fd_ may also be cleared

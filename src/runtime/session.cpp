@@ -25,6 +25,7 @@ class QueuePeer : public Peer {
     if (wake) batch->defer(q_);
     return r == OutboundQueue::PushResult::Ok;
   }
+  bool close(uint16_t code, std::string_view reason) override { return q_->request_close(code, reason); }
 
  private:
   std::shared_ptr<OutboundQueue> q_;
@@ -254,7 +255,14 @@ uint16_t Session::run() {
       }
       break;
     }
-    if (fds[1].revents) queue_->clear_wake();
+    if (fds[1].revents) {
+      queue_->clear_wake();
+      uint16_t code = 0;
+      std::string reason;
+      // flush() at the top of the loop writes what was queued before it
+      // ahead of the close frame (the queue drains before pending_).
+      if (queue_->take_close_request(&code, &reason)) close(code, reason);
+    }
     if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) || timeout == 0) {
       if (!read_input()) {
         alive = false;  // EOF without a close frame: 1006

@@ -210,6 +210,25 @@ TEST(Session, QueueOverflowClosesWith1008) {
   CHECK_EQUAL(1u, h.stats.queue_overflows.load());
 }
 
+TEST(Session, APublishersCloseFollowsWhatWasDeliveredBefore) {
+  Harness h(quick());
+  h.start();
+  for (int i = 0; i < 50; ++i) CHECK(h.session->peer()->deliver(make_frame(encode_frame(Opcode::Text, std::to_string(i)))));
+  CHECK(h.session->peer()->close(4000, "channel closed"));
+  CHECK_FALSE(h.session->peer()->deliver(make_frame(encode_frame(Opcode::Text, "after"))));
+  Frame f;
+  for (int i = 0; i < 50; ++i) {
+    CHECK(h.client->next(&f));
+    STRCMP_EQUAL(std::to_string(i).c_str(), f.payload.c_str());
+  }
+  CHECK(h.client->next(&f));
+  CHECK(f.op == Opcode::Close);
+  CHECK_EQUAL(4000, f.code);
+  STRCMP_EQUAL("channel closed", f.payload.c_str());
+  h.client->send(Opcode::Close, std::string("\x0f\xa0", 2));
+  CHECK_EQUAL(4000, h.join());
+}
+
 TEST(Session, StopFlagSends1001AndWaitsForTheReply) {
   Harness h(quick());
   h.start();
