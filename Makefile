@@ -40,7 +40,7 @@ UNIT_CXXFLAGS = $(CXXSTD) $(WARN) -O1 -g -pthread $(INC) -Itests/unit
 CPPUTEST_LIBS := -lCppUTest -lCppUTestExt
 
 .PHONY: loadgen all module deps unit unit-tsan test test-unit test-integration test-browser \
-        fuzz run stop reload install bench bench-compare clean
+        fuzz run stop reload install bench bench-compare clean deb test-deb test-fresh
 
 all: module
 
@@ -133,3 +133,20 @@ loadgen: $(BUILD)/loadgen
 
 clean:
 	rm -rf $(BUILD)
+
+# Debian package and install proofs (docs/install.md).
+# deb: build/deb/libapache2-mod-wsbridge_$(VERSION)_<arch>.deb, built out of
+# tree (build/deb/src) with debhelper + dh_apache2, then checked by lintian.
+# test-deb: install that package here, run it, purge it, nothing left over.
+# test-fresh: `make run` on a fresh Debian 12 root (mmdebstrap + chroot).
+deb:
+	@scripts/install-deps.sh base deb
+	@BUILD=$(BUILD) debian/build-deb.sh
+
+test-deb:
+	@scripts/install-deps.sh base deb
+	@BUILD=$(BUILD) scripts/test-deb.sh
+
+test-fresh:
+	@scripts/install-deps.sh fresh
+	@scripts/test-fresh.sh

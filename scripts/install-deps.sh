@@ -9,6 +9,9 @@
 # deb (make deb: debhelper, lintian), fresh (make test-fresh: mmdebstrap).
 # EXTRA_PKGS adds packages to any call.
 set -euo pipefail
+# WSB_SKIP_DEPS=1: do nothing (package builds: dpkg-buildpackage checks the
+# Build-Depends itself and must never run apt).
+[ "${WSB_SKIP_DEPS:-}" = 1 ] && exit 0
 groups=("$@")
 [ ${#groups[@]} -eq 0 ] && groups=(base)
 pkgs=(${EXTRA_PKGS:-})
