@@ -115,12 +115,17 @@ void Session::on_compressed_message(Opcode op, std::string_view payload) {
 
 void Session::on_ping(std::string_view payload) {
   if (!close_sent_) pending_.push_back(make_frame(encode_frame(Opcode::Pong, payload)));
+  app_.on_ping(*this, payload);
 }
 
-void Session::on_pong(std::string_view) { ping_outstanding_ = false; }
+void Session::on_pong(std::string_view payload) {
+  ping_outstanding_ = false;
+  app_.on_pong(*this, payload);
+}
 
-void Session::on_close(uint16_t code, std::string_view) {
+void Session::on_close(uint16_t code, std::string_view reason) {
   close_received_ = true;
+  app_.on_close_frame(*this, code, reason);
   if (!close_sent_) {
     // Echo the peer's code (RFC 6455 §5.5.1); a close without a code is
     // answered with an empty close.
@@ -268,6 +273,7 @@ uint16_t Session::run() {
         alive = false;  // EOF without a close frame: 1006
         if (!close_received_) close_code_ = close_code::kAbnormal;
       }
+      app_.after_input(*this);
     }
   }
   if (!close_written_) flush();

@@ -41,6 +41,15 @@ class App {
   virtual ~App() = default;
   virtual void on_open(Session&) {}
   virtual void on_message(Session&, Opcode op, std::string_view payload) = 0;
+  // Control frames from the client (the session answers pings itself).
+  virtual void on_ping(Session&, std::string_view) {}
+  virtual void on_pong(Session&, std::string_view) {}
+  // The client's close frame (before the session answers it).
+  virtual void on_close_frame(Session&, uint16_t /*code*/, std::string_view /*reason*/) {}
+  // After each round of reads, before the session writes and sleeps: what
+  // the round's messages produced can be handled together (the backend
+  // bridge sends them in one request).
+  virtual void after_input(Session&) {}
   virtual void on_close(Session&) {}
 };
 
@@ -84,6 +93,7 @@ class Session : private FrameSink {
   const std::shared_ptr<OutboundQueue>& queue_ptr() const { return queue_; }
   PeerPtr peer() const { return peer_; }
   bool closing() const { return close_sent_; }
+  bool close_received() const { return close_received_; }
 
  private:
   void on_message(Opcode op, std::string_view payload) override;
