@@ -13,6 +13,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "apache/backend_handler.h"
 #include "apache/chat_service.h"
 #include "apache/config.h"
 #include "apache/handler.h"
@@ -92,6 +93,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
     tag = t;
   }
   ChatService::get().set_server_tag(*static_cast<uint32_t*>(tag));
+  setup_default_sig_key(s->process->pool);
   if (!ChatService::get().setup_bus(s, s->process->pool)) return HTTP_INTERNAL_SERVER_ERROR;
   int threaded = 0;
   ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
@@ -149,6 +151,7 @@ void register_hooks(apr_pool_t*) {
   ap_hook_handler(status_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_handler(publish_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
   register_status_hooks();
+  register_backend_filters();
 }
 
 }  // namespace

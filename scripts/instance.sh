@@ -8,7 +8,9 @@
 # THREADS (ThreadsPerChild, 25), MAXWORKERS (MaxRequestWorkers),
 # SSL_PORT (adds an https listener with a self-signed cert made here),
 # EXTRA_CONF (a file Included at the end of the server config),
-# MODULE (path of mod_wsbridge.so), QUIET=1 (no URL banner).
+# MODULE (path of mod_wsbridge.so), QUIET=1 (no URL banner),
+# PHP=1 (a private php-fpm pool under DIR, and every *.php through it:
+# make run's default; the backend bridge's demo needs it).
 set -euo pipefail
 cmd=${1:?usage: instance.sh start|stop|reload|graceful-stop|conf DIR}
 dir=${2:?usage: instance.sh $cmd DIR}
@@ -56,6 +58,15 @@ ThreadLimit $THREADS
 MinSpareThreads $THREADS
 MaxSpareThreads $(( workers ))
 MaxRequestWorkers $workers"
+  fi
+  local php=""
+  if [ "${PHP:-}" = 1 ]; then
+    write_php_conf
+    php="LoadModule proxy_module $MODDIR/mod_proxy.so
+LoadModule proxy_fcgi_module $MODDIR/mod_proxy_fcgi.so
+<FilesMatch \"\\.php\$\">
+  SetHandler \"proxy:unix:$dir/php-fpm.sock|fcgi://localhost\"
+</FilesMatch>"
   fi
   local ssl=""
   if [ -n "${SSL_PORT:-}" ]; then
@@ -107,9 +118,60 @@ DirectoryIndex index.html
   AllowOverride FileInfo
 </Directory>
 Include "$root/conf/dev-locations.conf"
+$php
 $ssl
 CONF
   if [ -n "${EXTRA_CONF:-}" ]; then echo "Include \"$EXTRA_CONF\"" >> "$conf"; fi
+}
+
+php_fpm_bin() { ls /usr/sbin/php-fpm* 2>/dev/null | sort -V | tail -1; }
+
+# A private php-fpm pool: its own socket, pid and log under DIR.
+write_php_conf() {
+  local who="" owner=""
+  if [ "$(id -u)" = 0 ]; then
+    who=$'user = www-data\ngroup = www-data'
+    owner=$'listen.owner = www-data\nlisten.group = www-data'
+  fi
+  cat > "$dir/php-fpm.conf" <<PHPCONF
+[global]
+pid = $dir/php-fpm.pid
+error_log = $dir/logs/php-fpm.log
+daemonize = yes
+[wsbridge]
+$who
+listen = $dir/php-fpm.sock
+$owner
+listen.mode = 0660
+pm = dynamic
+pm.max_children = ${PHP_CHILDREN:-16}
+pm.start_servers = 2
+pm.min_spare_servers = 1
+pm.max_spare_servers = 4
+clear_env = no
+catch_workers_output = yes
+PHPCONF
+}
+
+start_php() {
+  [ "${PHP:-}" = 1 ] || return 0
+  local bin; bin=$(php_fpm_bin)
+  if [ -z "$bin" ]; then echo "PHP=1 but php-fpm is not installed (make deps)" >&2; return 1; fi
+  "$bin" --fpm-config "$dir/php-fpm.conf" || return 1
+  for _ in $(seq 1 50); do [ -S "$dir/php-fpm.sock" ] && return 0; sleep 0.1; done
+  echo "php-fpm did not come up; see $dir/logs/php-fpm.log" >&2
+  return 1
+}
+
+stop_php() {
+  [ -f "$dir/php-fpm.pid" ] || return 0
+  local pid; pid=$(cat "$dir/php-fpm.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -QUIT "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/php-fpm.pid"
 }
 
 running_pid() {
@@ -135,6 +197,7 @@ case "$cmd" in
     if ! apache2 -t -f "$conf" >"$dir/configtest.log" 2>&1; then
       cat "$dir/configtest.log" >&2; exit 1
     fi
+    start_php || { stop_php; exit 1; }
     apache2 -f "$conf" -k start
     if ! wait_port; then echo "Apache did not come up; see $dir/logs/error.log" >&2; tail -20 "$dir/logs/error.log" >&2; exit 1; fi
     if [ -z "${QUIET:-}" ]; then
@@ -150,6 +213,7 @@ case "$cmd" in
   stop|graceful-stop)
     cleanup_copy() {
       if [ -f "$dir/docroot-copy" ]; then rm -rf "$(cat "$dir/docroot-copy")" "$dir/docroot-copy"; fi
+      stop_php
     }
     pid=$(running_pid) || { echo "not running"; cleanup_copy; exit 0; }
     apache2 -f "$conf" -k "$cmd" || kill "$pid"

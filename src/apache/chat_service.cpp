@@ -14,6 +14,10 @@
 #include "chat/chat_record.h"
 #include "chat/publish_api.h"
 #include "chat/token.h"
+#include "backend/grip_publish.h"
+#include "runtime/clock.h"
+
+#include <rapidjson/document.h>
 #include "runtime/redis_bus.h"
 #include "runtime/shm_bus.h"
 
@@ -256,9 +260,53 @@ void json_error(request_rec* r, int status, const char* code, const char* reason
   json_reply(r, status, publish_response_body(res));
 }
 
+// A GRIP publish body ({"items":[...]}, what a publisher POSTs to
+// Pushpin's /publish/) rather than a chat message.
+bool is_grip_publish(const std::string& body) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  return !doc.HasParseError() && doc.IsObject() && doc.HasMember("items");
+}
+
+constexpr PublishKind kGripKinds[] = {PublishKind::Text, PublishKind::Binary, PublishKind::Ping, PublishKind::Pong,
+                                      PublishKind::Close};
+
+// Every ws-message item becomes one pub record on the bus, in body order:
+// every child (and, with Redis, every server) delivers it to its local
+// subscribers of the channel. Answered like Pushpin: 200 "Published".
+int grip_publish(request_rec* r, const std::string& body, Bus& bus) {
+  std::vector<GripItem> items;
+  std::string error;
+  if (!parse_grip_publish(body, &items, &error)) {
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "wsbridge: GRIP publish refused with 400: %s", error.c_str());
+    json_error(r, HTTP_BAD_REQUEST, "bad-request", error.c_str());
+    return OK;
+  }
+  for (const GripItem& item : items) {
+    ChatRecord rec;
+    rec.type = RecordType::Publish;
+    rec.ns = "grip";
+    rec.channel = item.channel;
+    rec.kind = kGripKinds[static_cast<int>(item.kind)];
+    rec.data = item.kind == GripItemKind::Close ? item.close_reason : item.content;
+    rec.code = item.close_code;
+    rec.ts = wall_clock_ms();
+    if (bus.publish(encode_record(rec)) == 0) {
+      ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "wsbridge: GRIP publish to channel %s: the bus refused it",
+                    item.channel.c_str());
+      json_error(r, HTTP_SERVICE_UNAVAILABLE, "bus-unavailable", "the bus did not take the message");
+      return OK;
+    }
+  }
+  ap_set_content_type(r, "text/plain; charset=utf-8");
+  ap_rputs("Published\n", r);
+  return OK;
+}
+
 }  // namespace
 
-// SetHandler wsbridge-publish: POST {"room","text","from"?} -> 202 {"seq"}.
+// SetHandler wsbridge-publish: POST {"room","text","from"?} -> 202 {"seq"};
+// a GRIP publish body {"items":[...]} -> 200 "Published".
 int publish_handler(request_rec* r) {
   if (!r->handler || strcmp(r->handler, "wsbridge-publish") != 0) return DECLINED;
   if (r->method_number != M_POST) {
@@ -286,14 +334,19 @@ int publish_handler(request_rec* r) {
     }
   }
   std::string body;
-  int rc = read_body(r, &body, cfg.max_text_length * 6 + 4096);
-  if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
-    json_error(r, rc, "too-long", "the body is larger than any valid message");
+  // A GRIP item may carry a whole WebSocket message (base64 for binary).
+  const size_t chat_limit = cfg.max_text_length * 6 + 4096;
+  const size_t grip_limit = static_cast<size_t>(max_message(d)) * 2 + 65536;
+  int rc = read_body(r, &body, std::max(chat_limit, grip_limit));
+  bool grip = rc == OK && is_grip_publish(body);
+  if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE || (rc == OK && !grip && body.size() > chat_limit)) {
+    json_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE, "too-long", "the body is larger than any valid message");
     return OK;
   }
   if (rc != OK) return rc;
   Bus* bus = ChatService::get().ensure_bus();
   if (!bus) return HTTP_SERVICE_UNAVAILABLE;
+  if (grip) return grip_publish(r, body, *bus);
   PublishResult res = publish_from_http(body, *bus, cfg, wall_clock_ms());
   if (res.http_status != HTTP_ACCEPTED)
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "wsbridge: publish refused with %d: %s", res.http_status,

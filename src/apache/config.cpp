@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "backend/grip_sig.h"
 #include "runtime/redis_bus.h"
 
 #include <http_log.h>
@@ -20,6 +21,7 @@ apr_interval_time_t ping_interval(const DirConfig* d) { return d->ping_interval 
 apr_interval_time_t idle_timeout(const DirConfig* d) { return d->idle_timeout >= 0 ? d->idle_timeout : Limits::kIdle; }
 bool hub_writes(const DirConfig* d) { return d->hub_writes != 0; }
 bool deflate(const DirConfig* d) { return d->deflate != 0; }
+apr_interval_time_t backend_timeout(const DirConfig* d) { return d->backend_timeout >= 0 ? d->backend_timeout : Limits::kBackendTimeout; }
 int history_size(const ServerConfig* s) { return s->history_size >= 0 ? s->history_size : Limits::kHistory; }
 apr_off_t bus_size(const ServerConfig* s) { return s->bus_size >= 0 ? s->bus_size : Limits::kBusSize; }
 apr_interval_time_t batch_window(const ServerConfig* s) { return s->batch_window >= 0 ? s->batch_window : Limits::kBatchWindow; }
@@ -33,6 +35,7 @@ void* create_dir_config(apr_pool_t* p, char*) {
   d->deflate = -1;
   d->max_text_length = -1;
   d->rate_per_sec = d->rate_burst = -1;
+  d->backend_timeout = -1;
   return d;
 }
 
@@ -54,6 +57,9 @@ void* merge_dir_config(apr_pool_t* p, void* basev, void* addv) {
   m->rate_per_sec = add->rate_per_sec >= 0 ? add->rate_per_sec : base->rate_per_sec;
   m->rate_burst = add->rate_burst >= 0 ? add->rate_burst : base->rate_burst;
   m->secret = add->secret ? add->secret : base->secret;
+  m->backend_path = add->backend_path ? add->backend_path : base->backend_path;
+  m->backend_sig_key = add->backend_sig_key ? add->backend_sig_key : base->backend_sig_key;
+  m->backend_timeout = add->backend_timeout >= 0 ? add->backend_timeout : base->backend_timeout;
   return m;
 }
 
@@ -148,7 +154,8 @@ ServerConfig* sconf(cmd_parms* cmd) { return server_config(cmd->server); }
 const char* set_app(cmd_parms* cmd, void* d, const char* arg) {
   if (!strcasecmp(arg, "echo")) dconf(d)->app = AppKind::Echo;
   else if (!strcasecmp(arg, "chat")) dconf(d)->app = AppKind::Chat;
-  else return apr_psprintf(cmd->pool, "WSBridgeApp: unknown app '%s' (use echo or chat)", arg);
+  else if (!strcasecmp(arg, "backend")) dconf(d)->app = AppKind::Backend;
+  else return apr_psprintf(cmd->pool, "WSBridgeApp: unknown app '%s' (use echo, chat or backend)", arg);
   return nullptr;
 }
 
@@ -248,6 +255,36 @@ const char* set_max_connections(cmd_parms* cmd, void*, const char* arg) {
   return parse_int(cmd, arg, 1, 1000000, &sconf(cmd)->max_connections);
 }
 
+const char* set_backend(cmd_parms* cmd, void* d, const char* arg) {
+  // A local path of this vhost, run as a sub-request: never a URL (a remote
+  // backend is a ProxyPass of a local path) and never a query string (the
+  // client's goes there).
+  if (arg[0] != '/' || std::strpbrk(arg, "?# \t\r\n") != nullptr || std::strstr(arg, "//") == arg)
+    return apr_psprintf(cmd->pool,
+                        "WSBridgeBackend: '%s' must be a local URL path such as /ws-backend.php "
+                        "(use ProxyPass on that path for a remote backend)", arg);
+  dconf(d)->backend_path = apr_pstrdup(cmd->pool, arg);
+  return nullptr;
+}
+
+const char* set_backend_sig_key(cmd_parms* cmd, void* d, const char* arg) {
+  std::string key;
+  if (!parse_sig_key(arg, &key))
+    return "WSBridgeBackendSigKey: 'base64:' must be followed by standard base64";
+  if (key.size() < 16)
+    return "WSBridgeBackendSigKey: the key must be at least 16 bytes";
+  if (key.find('\0') != std::string::npos)
+    return "WSBridgeBackendSigKey: a binary key must not contain NUL bytes";
+  dconf(d)->backend_sig_key = static_cast<const char*>(apr_pmemdup(cmd->pool, key.c_str(), key.size() + 1));
+  return nullptr;
+}
+
+const char* set_backend_timeout(cmd_parms* cmd, void* d, const char* arg) {
+  const char* err = parse_duration(cmd, arg, apr_time_from_sec(3600), &dconf(d)->backend_timeout);
+  if (!err && dconf(d)->backend_timeout == 0) return "WSBridgeBackendTimeout: must be more than 0";
+  return err;
+}
+
 const char* set_reserve_workers(cmd_parms* cmd, void*, const char* arg) {
   // The reserve is a property of the child processes, shared by every vhost.
   const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
@@ -306,7 +343,10 @@ CmdFunc fn(F f) {
 #define WSB_DIR (RSRC_CONF | ACCESS_CONF | OR_FILEINFO)
 
 const command_rec directives[] = {
-    {"WSBridgeApp", fn(set_app), nullptr, WSB_DIR, TAKE1, "echo or chat: the application behind the endpoint"},
+    {"WSBridgeApp", fn(set_app), nullptr, WSB_DIR, TAKE1, "echo, chat or backend: the application behind the endpoint"},
+    {"WSBridgeBackend", fn(set_backend), nullptr, WSB_DIR, TAKE1, "WSBridgeApp backend: the local URL path that handles connection events (WebSocket-over-HTTP)"},
+    {"WSBridgeBackendSigKey", fn(set_backend_sig_key), nullptr, WSB_DIR, TAKE1, "key of the Grip-Sig JWT on backend requests (default: a random key per start)"},
+    {"WSBridgeBackendTimeout", fn(set_backend_timeout), nullptr, WSB_DIR, TAKE1, "how long a backend request may take (default 10s)"},
     {"WSBridgeAllowOrigin", fn(add_origin), nullptr, WSB_DIR, ITERATE, "allowed Origins: * or scheme://host[:port] (default: same host)"},
     {"WSBridgeSubprotocols", fn(add_subprotocol), nullptr, WSB_DIR, ITERATE, "offered subprotocols, in preference order"},
     {"WSBridgeMaxMessageSize", fn(set_max_message), nullptr, WSB_DIR, TAKE1, "largest message accepted (default 1M)"},

@@ -11,7 +11,7 @@ extern module AP_MODULE_DECLARE_DATA wsbridge_module;
 
 namespace wsb {
 
-enum class AppKind : int { Unset = -1, Echo = 0, Chat = 1 };
+enum class AppKind : int { Unset = -1, Echo = 0, Chat = 1, Backend = 2 };
 
 struct DirConfig {
   AppKind app;
@@ -29,6 +29,10 @@ struct DirConfig {
   double rate_per_sec;                // < 0 = unset
   double rate_burst;
   const char* secret;                 // NULL = unset; "" = explicitly none
+  // backend
+  const char* backend_path;           // WSBridgeBackend: local URL path; NULL = unset
+  const char* backend_sig_key;        // WSBridgeBackendSigKey (raw key); NULL = unset
+  apr_interval_time_t backend_timeout;  // -1 = unset
 };
 
 struct ServerConfig {
@@ -50,6 +54,7 @@ struct Limits {
   static constexpr int kHistory = 100;
   static constexpr int kTextLength = 4096;
   static constexpr apr_interval_time_t kBatchWindow = 1000;  // 1 ms
+  static constexpr apr_interval_time_t kBackendTimeout = apr_time_from_sec(10);
 };
 
 apr_off_t max_message(const DirConfig* d);
@@ -59,6 +64,7 @@ apr_interval_time_t ping_interval(const DirConfig* d);
 apr_interval_time_t idle_timeout(const DirConfig* d);
 bool hub_writes(const DirConfig* d);
 bool deflate(const DirConfig* d);
+apr_interval_time_t backend_timeout(const DirConfig* d);
 int history_size(const ServerConfig* s);
 apr_off_t bus_size(const ServerConfig* s);
 apr_interval_time_t batch_window(const ServerConfig* s);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "apache/backend_handler.h"
 #include "apache/config.h"
 #include "apache/chat_service.h"
 #include "apache/filter_transport.h"
@@ -256,6 +257,23 @@ int upgrade_handler(request_rec* r) {
     return HTTP_INTERNAL_SERVER_ERROR;
   }
 
+  // Backend: the connection exists once the backend accepted its OPEN.
+  BackendBridge bridge;
+  if (app == AppKind::Backend) {
+    if (!d->backend_path) {
+      ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "wsbridge: WSBridgeApp backend needs WSBridgeBackend <path> for %s",
+                    r->uri);
+      return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    // Subscriptions and publishes need the hub; without a bus the backend
+    // still gets its events.
+    if (!ChatService::get().ensure_started(r->server))
+      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "wsbridge: bus unavailable: no channel subscriptions for %s",
+                    r->uri);
+    if (!backend_open(r, d, ChatService::get().next_conn_id(), &bridge)) return OK;
+    hs.subprotocol.clear();  // the backend chooses (its OPEN answer's headers)
+  }
+
   apr_table_clear(r->headers_out);
   apr_table_setn(r->headers_out, "Upgrade", "websocket");
   apr_table_setn(r->headers_out, "Connection", "Upgrade");
@@ -264,6 +282,8 @@ int upgrade_handler(request_rec* r) {
     apr_table_setn(r->headers_out, "Sec-WebSocket-Protocol", apr_pstrdup(r->pool, hs.subprotocol.c_str()));
   if (hs.deflate)
     apr_table_setn(r->headers_out, "Sec-WebSocket-Extensions", apr_pstrdup(r->pool, hs.extensions.c_str()));
+  for (const auto& h : bridge.headers_for_101)
+    apr_table_set(r->headers_out, h.first.c_str(), h.second.c_str());
   take_over_connection(r);
   r->status = HTTP_SWITCHING_PROTOCOLS;
   r->status_line = ap_get_status_line(HTTP_SWITCHING_PROTOCOLS);
@@ -277,7 +297,7 @@ int upgrade_handler(request_rec* r) {
   {
     FilterTransport transport(c, fd);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "wsbridge: upgraded %s (app %s, hub writes %s)", r->uri,
-                  app == AppKind::Chat ? "chat" : "echo",
+                  app == AppKind::Chat ? "chat" : app == AppKind::Backend ? "backend" : "echo",
                   !hub_writes(d) ? "off" : transport.direct_write_fd() >= 0 ? "on" : "not possible here");
     EchoApp echo;
     ChatService& chat = ChatService::get();
@@ -286,7 +306,14 @@ int upgrade_handler(request_rec* r) {
       chat_app = std::make_unique<ChatApp>(chat_cfg, *chat.bus(), *chat.engine(), chat.next_conn_id(), user,
                                            user_fixed, chat.owner_key(static_cast<int>(getpid())),
                                            &chat.pending());
-    App& the_app = chat_app ? static_cast<App&>(*chat_app) : static_cast<App&>(echo);
+    std::unique_ptr<BackendApp> backend_app;
+    if (app == AppKind::Backend)
+      backend_app = std::make_unique<BackendApp>(*bridge.conn, std::move(bridge.open_actions), *bridge.client,
+                                                 bridge.channels.get(), bridge.counters.get(),
+                                                 backend_log(r, d->backend_path));
+    App& the_app = chat_app       ? static_cast<App&>(*chat_app)
+                   : backend_app ? static_cast<App&>(*backend_app)
+                                 : static_cast<App&>(echo);
     SessionOptions options = session_options(d);
     options.limits.allow_compressed = hs.deflate;
     Session session(transport, the_app, options, ps.stop, stats);

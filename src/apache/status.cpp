@@ -35,7 +35,7 @@ namespace wsb {
 
 namespace {
 
-const char* const kAppNames[kAppCount] = {"echo", "chat"};
+const char* const kAppNames[kAppCount] = {"echo", "chat", "backend"};
 const char* const* const kRefuseNames = kRefuseReasonNames;
 
 // A plain-number snapshot of SessionStats (summing atomics as we go).
@@ -176,6 +176,78 @@ void write_bus_and_hub(W& w) {
   }
 }
 
+// The backend bridge's figures summed over every child.
+struct BackendFigures {
+  uint64_t requests = 0, latency_sum_us = 0, opens_refused = 0;
+  uint64_t latency[BackendStats::kBuckets + 1] = {};
+  uint64_t failures[BackendStats::kFailureCount] = {};
+  void add(const BackendStats& s) {
+    requests += s.requests.load();
+    latency_sum_us += s.latency_sum_us.load();
+    opens_refused += s.opens_refused.load();
+    for (int i = 0; i <= BackendStats::kBuckets; ++i) latency[i] += s.latency[i].load();
+    for (int i = 0; i < BackendStats::kFailureCount; ++i) failures[i] += s.failures[i].load();
+  }
+};
+
+BackendFigures backend_figures() {
+  BackendFigures f;
+  ProcessState& ps = process_state();
+  if (ps.shared)
+    for (const ChildSlot& slot : ps.shared->slots) f.add(slot.backend);
+  return f;
+}
+
+template <typename W>
+void write_backend(W& w) {
+  BackendFigures f = backend_figures();
+  w.Key("backend");
+  w.StartObject();
+  w.Key("requests"); w.Uint64(f.requests);
+  w.Key("opens_refused"); w.Uint64(f.opens_refused);
+  w.Key("latency_sum_us"); w.Uint64(f.latency_sum_us);
+  // Cumulative, like Prometheus buckets: requests that took at most le_us.
+  w.Key("latency_buckets");
+  w.StartArray();
+  uint64_t cum = 0;
+  for (int i = 0; i <= BackendStats::kBuckets; ++i) {
+    cum += f.latency[i];
+    w.StartObject();
+    w.Key("le_us");
+    if (i < BackendStats::kBuckets) w.Int64(BackendStats::kBucketUpperUs[i]);
+    else w.String("+Inf");
+    w.Key("count"); w.Uint64(cum);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("failures");
+  w.StartObject();
+  for (int i = 0; i < BackendStats::kFailureCount; ++i) {
+    w.Key(BackendStats::kFailureNames[i]);
+    w.Uint64(f.failures[i]);
+  }
+  w.EndObject();
+  ChatEngine* engine = ChatService::get().engine();
+  ChatEngineStats es = engine ? engine->stats() : ChatEngineStats();
+  w.Key("channels_here"); w.Uint64(es.channels);          // this child's engine
+  w.Key("subscriptions_here"); w.Uint64(es.subscriptions);
+  w.EndObject();
+}
+
+// The worker reserve (WSBridgeReserveWorkers) as this child computed it.
+template <typename W>
+void write_capacity(W& w) {
+  const Capacity& c = process_state().gate.capacity();
+  w.Key("capacity");
+  w.StartObject();
+  w.Key("reserve"); w.Int(c.reserve);
+  w.Key("per_child_limit"); w.Int(c.per_child ? c.child_limit : 1);
+  w.Key("max_connections"); w.Int(c.server_limit);
+  w.Key("mpm_limit"); w.Int(c.mpm_limit);
+  w.Key("open_here"); w.Int64(process_state().gate.child_open());
+  w.EndObject();
+}
+
 std::string status_json() {
   ProcessState& ps = process_state();
   rapidjson::StringBuffer sb;
@@ -227,6 +299,8 @@ std::string status_json() {
   w.EndObject();
   w.Key("bus_overruns"); w.Uint64(ps.shared ? ps.shared->bus_overruns.load() : 0);
   write_bus_and_hub(w);
+  write_backend(w);
+  write_capacity(w);
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
 }
@@ -286,6 +360,26 @@ std::string status_prometheus() {
   prom_family(out, "bus_overruns_total", "counter",
               "Times a child's hub fell so far behind the shared-memory bus that events were lost to it.");
   prom(out, "bus_overruns_total", "", ps.shared ? ps.shared->bus_overruns.load() : 0);
+  BackendFigures bf = backend_figures();
+  prom_family(out, "backend_request_duration_seconds", "histogram",
+              "Backend bridge requests (sub-requests to WSBridgeBackend) by how long they took.");
+  uint64_t cum = 0;
+  for (int i = 0; i <= BackendStats::kBuckets; ++i) {
+    cum += bf.latency[i];
+    std::string le = i < BackendStats::kBuckets ? std::to_string(BackendStats::kBucketUpperUs[i] / 1e6) : "+Inf";
+    if (i < BackendStats::kBuckets) le.erase(le.find_last_not_of('0') + 1);
+    if (!le.empty() && le.back() == '.') le.pop_back();
+    prom(out, "backend_request_duration_seconds_bucket", ("le=\"" + le + "\"").c_str(), cum);
+  }
+  out += "wsbridge_backend_request_duration_seconds_sum " + std::to_string(bf.latency_sum_us / 1e6) + "\n";
+  prom(out, "backend_request_duration_seconds_count", "", bf.requests);
+  prom_family(out, "backend_failures_total", "counter",
+              "Backend bridge failures that closed a connection (1011) or refused an upgrade (502/504), by kind.");
+  for (int i = 0; i < BackendStats::kFailureCount; ++i)
+    prom(out, "backend_failures_total", (std::string("kind=\"") + BackendStats::kFailureNames[i] + "\"").c_str(),
+         bf.failures[i]);
+  prom_family(out, "backend_opens_refused_total", "counter", "Connections the backend refused in its OPEN answer.");
+  prom(out, "backend_opens_refused_total", "", bf.opens_refused);
   return out;
 }
 

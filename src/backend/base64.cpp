@@ -69,8 +69,10 @@ std::string base64url_encode(std::string_view data) {
   std::string out = base64_encode(data);
   while (!out.empty() && out.back() == '=') out.pop_back();
   for (char& c : out) {
-    if (c == '+') c = '-';
-    else if (c == '/') c = '_';
+    if (c == '+')
+      c = '-';
+    else if (c == '/')
+      c = '_';
   }
   return out;
 }
@@ -78,9 +80,12 @@ std::string base64url_encode(std::string_view data) {
 bool base64url_decode(std::string_view text, std::string* out) {
   std::string std_text(text);
   for (char& c : std_text) {
-    if (c == '-') c = '+';
-    else if (c == '_') c = '/';
-    else if (c == '+' || c == '/') return false;
+    if (c == '-')
+      c = '+';
+    else if (c == '_')
+      c = '/';
+    else if (c == '+' || c == '/')
+      return false;
   }
   return decode_unpadded(std_text, out);
 }

@@ -13,7 +13,7 @@ std::string base64_encode(std::string_view data);
 // base64_encode writes it, hand-made values often do not).
 bool base64_decode(std::string_view text, std::string* out);
 
-std::string base64url_encode(std::string_view data);  // no padding
+std::string base64url_encode(std::string_view data);             // no padding
 bool base64url_decode(std::string_view text, std::string* out);  // no padding allowed
 
 }  // namespace wsb

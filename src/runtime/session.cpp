@@ -75,6 +75,14 @@ void Session::close(uint16_t code, std::string_view reason) {
   close_deadline_ms_ = monotonic_ms() + options_.close_timeout_ms;
 }
 
+void Session::drop() {
+  close_sent_ = close_written_ = true;  // nothing more goes out, not even a close
+  queue_->disable_direct();
+  pending_.clear();
+  close_code_ = close_code::kAbnormal;
+  done_ = true;
+}
+
 // Failing the connection (RFC 6455 §7.1.7): send the close frame and drop the
 // TCP connection without waiting for the peer; Apache's lingering close
 // drains what the peer still sends so our close frame is not lost to a RST.
@@ -114,7 +122,7 @@ void Session::on_compressed_message(Opcode op, std::string_view payload) {
 }
 
 void Session::on_ping(std::string_view payload) {
-  if (!close_sent_) pending_.push_back(make_frame(encode_frame(Opcode::Pong, payload)));
+  if (!close_sent_ && app_.auto_pong()) pending_.push_back(make_frame(encode_frame(Opcode::Pong, payload)));
   app_.on_ping(*this, payload);
 }
 
@@ -205,6 +213,8 @@ int Session::next_timeout_ms(int64_t now) const {
     deadline = std::min(deadline, last_rx_ms_ + options_.idle_timeout_ms);
   if (!close_sent_ && options_.ping_interval_ms > 0 && !ping_outstanding_)
     deadline = std::min(deadline, std::max(last_rx_ms_, last_ping_ms_) + options_.ping_interval_ms);
+  int64_t app = app_.deadline_ms();
+  if (app >= 0 && !close_sent_) deadline = std::min(deadline, app);
   if (deadline == INT64_MAX) return -1;
   int64_t wait = deadline - now;
   if (wait < 0) return 0;
@@ -212,6 +222,10 @@ int Session::next_timeout_ms(int64_t now) const {
 }
 
 void Session::on_timers(int64_t now) {
+  if (!close_sent_) {
+    int64_t app = app_.deadline_ms();
+    if (app >= 0 && now >= app) app_.on_deadline(*this, now);
+  }
   if (close_sent_) {
     if (now >= close_deadline_ms_) done_ = true;  // peer never answered our close
     return;

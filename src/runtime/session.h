@@ -41,7 +41,10 @@ class App {
   virtual ~App() = default;
   virtual void on_open(Session&) {}
   virtual void on_message(Session&, Opcode op, std::string_view payload) = 0;
-  // Control frames from the client (the session answers pings itself).
+  // Control frames from the client. The session answers pings itself
+  // unless auto_pong() says the app does (the backend bridge: a backend
+  // written for Pushpin answers PING with PONG).
+  virtual bool auto_pong() const { return true; }
   virtual void on_ping(Session&, std::string_view) {}
   virtual void on_pong(Session&, std::string_view) {}
   // The client's close frame (before the session answers it).
@@ -50,6 +53,10 @@ class App {
   // the round's messages produced can be handled together (the backend
   // bridge sends them in one request).
   virtual void after_input(Session&) {}
+  // The app's own timer (monotonic ms, -1: none): the session wakes for it
+  // and calls on_deadline once it is due.
+  virtual int64_t deadline_ms() { return -1; }
+  virtual void on_deadline(Session&, int64_t /*now_ms*/) {}
   virtual void on_close(Session&) {}
 };
 
@@ -86,6 +93,8 @@ class Session : private FrameSink {
   void send_frame(const FramePtr& frame);
   // Session thread: start the close handshake.
   void close(uint16_t code, std::string_view reason);
+  // Session thread: end the connection without a close frame (1006).
+  void drop();
 
   // Any thread: where other threads put frames for this connection, and how
   // they wake it (the server's stop path calls wake()).

@@ -33,14 +33,39 @@ constexpr const char* kRefuseReasonNames[] = {"bad_request", "unauthorized", "fo
 static_assert(sizeof(kRefuseReasonNames) / sizeof(kRefuseReasonNames[0]) == static_cast<int>(RefuseReason::Count),
               "a name for every refusal reason");
 
-constexpr int kAppCount = 2;  // echo, chat
+constexpr int kAppCount = 3;  // echo, chat, backend
 constexpr int kMaxChildSlots = 1024;
+
+// The backend bridge's requests (WSBridgeApp backend).
+struct BackendStats {
+  enum Failure { BadStatus, Malformed, Timeout, NoAnswer, Overflow, kFailureCount };
+  static constexpr const char* kFailureNames[kFailureCount] = {"bad_status", "malformed", "timeout",
+                                                               "no_answer", "client_overflow"};
+  // Latency histogram bounds (microseconds), Prometheus style (le=...).
+  static constexpr int kBuckets = 9;
+  static constexpr int64_t kBucketUpperUs[kBuckets] = {1000, 2500, 5000, 10000, 25000,
+                                                        50000, 100000, 1000000, 10000000};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> latency_sum_us{0};
+  std::array<std::atomic<uint64_t>, kBuckets + 1> latency{};  // [kBuckets] = +Inf
+  std::array<std::atomic<uint64_t>, kFailureCount> failures{};
+  std::atomic<uint64_t> opens_refused{0};  // the backend answered OPEN with a refusal
+
+  void observe(int64_t us) {
+    requests.fetch_add(1, std::memory_order_relaxed);
+    latency_sum_us.fetch_add(static_cast<uint64_t>(us), std::memory_order_relaxed);
+    int i = 0;
+    while (i < kBuckets && us > kBucketUpperUs[i]) ++i;
+    latency[i].fetch_add(1, std::memory_order_relaxed);
+  }
+};
 
 struct ChildSlot {
   std::atomic<int> pid{0};           // 0 = free
   std::atomic<int> generation{0};
   std::array<SessionStats, kAppCount> app;
   std::array<std::atomic<uint64_t>, static_cast<int>(RefuseReason::Count)> refused{};
+  BackendStats backend;
 };
 
 struct SharedStats {
