@@ -102,11 +102,15 @@ FUZZ_TIME ?= 60
 fuzz: deps
 	@FUZZ_TIME=$(FUZZ_TIME) scripts/fuzz.sh
 
+# PHP=1: a private php-fpm pool serves htdocs/*.php (the /ws/php demo);
+# EXTRA_CONF=FILE is Included after the generated config.
+EXTRA_CONF ?=
 run: deps module
-	@PORT=$(PORT) MPM=$(MPM) CHILDREN=$(CHILDREN) scripts/instance.sh start $(abspath $(BUILD)/run)
+	@PORT=$(PORT) MPM=$(MPM) CHILDREN=$(CHILDREN) PHP=1 EXTRA_CONF="$(if $(EXTRA_CONF),$(abspath $(EXTRA_CONF)))" \
+	  scripts/instance.sh start $(abspath $(BUILD)/run)
 
 stop:
-	@scripts/instance.sh stop $(abspath $(BUILD)/run)
+	@PHP=1 scripts/instance.sh stop $(abspath $(BUILD)/run)
 
 reload:
 	@scripts/instance.sh reload $(abspath $(BUILD)/run)

@@ -205,7 +205,10 @@ case "$cmd" in
       echo "  chat page:   http://127.0.0.1:$PORT/"
       echo "  echo:        ws://127.0.0.1:$PORT/ws/echo"
       echo "  chat:        ws://127.0.0.1:$PORT/ws/chat"
-      echo "  status:      http://127.0.0.1:$PORT/ws/status"
+      echo "  status:      http://127.0.0.1:$PORT/ws/status (JSON; ?format=html for the page, ?format=prometheus)"
+      if [ "${PHP:-}" = 1 ]; then
+        echo "  PHP demo:    http://127.0.0.1:$PORT/php/ (WebSocket /ws/php, handled by htdocs/php/poll-backend.php)"
+      fi
       echo "  logs:        $dir/logs/"
       echo "Stop with: make stop"
     fi
