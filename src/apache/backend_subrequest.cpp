@@ -138,6 +138,13 @@ BackendResponse SubrequestClient::call(const BackendRequest& request) {
     for (const auto& h : request.headers) apr_table_set(rr->headers_in, h.first.c_str(), h.second.c_str());
     apr_table_set(rr->headers_in, "Content-Length", apr_off_t_toa(rr->pool, static_cast<apr_off_t>(request.body.size())));
     rr->input_filters = rr->proto_input_filters = body_;
+    // mod_proxy_http passes a sub-request's body on only when the request
+    // has a kept body (without one it sends none, so as not to read the
+    // main request's); mod_request, where loaded, serves it from here.
+    rr->kept_body = apr_brigade_create(rr->pool, rr->connection->bucket_alloc);
+    if (!request.body.empty())
+      APR_BRIGADE_INSERT_TAIL(rr->kept_body, apr_bucket_immortal_create(request.body.data(), request.body.size(),
+                                                                       rr->connection->bucket_alloc));
     body_->r = nullptr;
     rr->proto_output_filters = discard_;
     rr->read_length = 0;

@@ -22,6 +22,7 @@ from run import time_limit
 KEY = "test-key-0123456789abcdef"
 BACKEND_DIR = os.path.join(ROOT, "tests", "backend")
 PHP_DIR = os.path.join(ROOT, "tests", "integration", "php")
+CGI_DIR = os.path.join(ROOT, "tests", "integration", "cgi")
 
 
 def backend_conf(timeout="10s"):
@@ -56,6 +57,27 @@ Alias /tp/ "{PHP_DIR}/"
 <Location /ws/publish>
   WSBridgeMaxMessageSize 2M
 </Location>
+# The same backend through mod_proxy_http (a ProxyPass of a local path, as a
+# remote backend would be reached) and a CGI script through mod_cgid.
+LoadModule proxy_http_module /usr/lib/apache2/modules/mod_proxy_http.so
+LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so
+ScriptSock "{{dir}}/cgid.sock"
+ProxyPass /viaproxy/ http://127.0.0.1:{{port}}/tb/
+ScriptAlias /cgi/ "{CGI_DIR}/"
+<Directory "{CGI_DIR}">
+  Require all granted
+</Directory>
+<Location /ws/viaproxy>
+  SetHandler wsbridge
+  WSBridgeApp backend
+  WSBridgeBackend /viaproxy/echo_backend.php
+  WSBridgeMaxMessageSize 2M
+</Location>
+<Location /ws/cgi>
+  SetHandler wsbridge
+  WSBridgeApp backend
+  WSBridgeBackend /cgi/echo.py
+</Location>
 """
 
 
@@ -68,8 +90,13 @@ def setup_module():
     fd, Env.log = tempfile.mkstemp(prefix="backend-", suffix=".log", dir=BASE)
     os.close(fd)
     os.chmod(Env.log, 0o666)
-    Env.apache = Apache(extra_conf=backend_conf(timeout="2s"), children=4, threads=64, max_workers=256,
-                        env={"PHP": "1", "WSB_BACKEND_LOG": Env.log}).start()
+    a = Apache(children=4, threads=64, max_workers=256, env={"PHP": "1", "WSB_BACKEND_LOG": Env.log})
+    conf = backend_conf(timeout="2s").replace("{dir}", a.dir).replace("{port}", str(a.port))
+    path = os.path.join(a.dir, "extra.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    a.env["EXTRA_CONF"] = path
+    Env.apache = a.start()
 
 
 def teardown_module():
@@ -123,6 +150,24 @@ def test_echo_text_binary_and_the_backends_close():
                 pass
             assert ws.close_code == 4000 and ws.close_reason == "bye", (ws.close_code, ws.close_reason)
     run(go())
+
+
+def test_mod_proxy_http_and_cgi_backends_read_the_body_and_nothing_leaks():
+    big = "y" * 300000
+
+    async def go(path, prefix):
+        async with websockets.connect(url(path), max_size=4 << 20) as ws:
+            for msg in ("one", "two", big):
+                await ws.send(msg)
+                assert await ws.recv() == prefix + msg, path
+            # nothing else arrives: no headers or bodies of the sub-requests
+            try:
+                extra = await asyncio.wait_for(ws.recv(), 0.5)
+                raise AssertionError(f"{path}: unexpected frame {extra[:80]!r}")
+            except asyncio.TimeoutError:
+                pass
+    run(go("/ws/viaproxy", ""))
+    run(go("/ws/cgi", "cgi:"))
 
 
 def test_requests_carry_the_pushpin_headers_and_the_query_string():
