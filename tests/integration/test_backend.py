@@ -287,6 +287,28 @@ def test_subscribe_and_grip_publish_across_children():
     assert len(pids) >= 2, f"the clients should have spread over several children: {pids}"
 
 
+def test_a_slow_backend_slows_only_its_own_connection():
+    async def go():
+        slow = await websockets.connect(url("/ws/tb"))
+        others = [await websockets.connect(url("/ws/tb")) for _ in range(8)]
+        try:
+            await slow.send("fail:sleep=1")  # under the 2 s timeout: answered, late
+            t0 = time.time()
+            worst = 0.0
+            while time.time() - t0 < 0.9:
+                for ws in others:
+                    t = time.time()
+                    await ws.send("quick")
+                    assert await asyncio.wait_for(ws.recv(), 5) == "quick"
+                    worst = max(worst, time.time() - t)
+            assert worst < 0.5, f"another connection waited {worst:.2f}s behind a slow backend request"
+            assert await asyncio.wait_for(slow.recv(), 5) == "slept"
+        finally:
+            for ws in [slow] + others:
+                await ws.close()
+    run(go())
+
+
 def test_bad_publish_bodies_are_400():
     for body in ({"items": "nope"}, {"items": [{"channel": "x"}]},
                  {"items": [{"channel": "", "formats": {"ws-message": {"content": "x"}}}]},
