@@ -158,8 +158,8 @@ start_php() {
   local bin; bin=$(php_fpm_bin)
   if [ -z "$bin" ]; then echo "PHP=1 but php-fpm is not installed (make deps)" >&2; return 1; fi
   "$bin" --fpm-config "$dir/php-fpm.conf" || return 1
-  for _ in $(seq 1 50); do [ -S "$dir/php-fpm.sock" ] && return 0; sleep 0.1; done
-  echo "php-fpm did not come up; see $dir/logs/php-fpm.log" >&2
+  for _ in $(seq 1 200); do [ -S "$dir/php-fpm.sock" ] && return 0; sleep 0.1; done
+  echo "php-fpm did not come up within 20 s:" >&2; tail -5 "$dir/logs/php-fpm.log" >&2 2>/dev/null
   return 1
 }
 

@@ -126,8 +126,15 @@ BackendResponse SubrequestClient::call(const BackendRequest& request) {
   apr_time_t t0 = apr_time_now();
 
   // The lookup (access control, handler mapping) runs with the client's
-  // own handshake headers, as the browser's request would.
+  // own handshake headers, as the browser's request would, and with
+  // WSBRIDGE=1 already in the environment it copies from r, so that
+  // `Require env WSBRIDGE` can keep browsers off the backend path.
+  apr_table_setn(r_->subprocess_env, "WSBRIDGE", "1");
   request_rec* rr = ap_sub_req_method_uri("POST", uri_.c_str(), r_, capture_);
+  // The port the client used (SERVER_PORT), not the default one a bare
+  // path would give.
+  rr->parsed_uri.port = r_->parsed_uri.port;
+  rr->parsed_uri.port_str = r_->parsed_uri.port_str;
   if (rr->status != HTTP_OK) {
     resp.status = rr->status;
     last_error_ = apr_psprintf(rr->pool, "the backend path %s was refused by Apache with %d", uri_.c_str(), rr->status);

@@ -270,7 +270,7 @@ int upgrade_handler(request_rec* r) {
     if (!ChatService::get().ensure_started(r->server))
       ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "wsbridge: bus unavailable: no channel subscriptions for %s",
                     r->uri);
-    if (!backend_open(r, d, ChatService::get().next_conn_id(), &bridge)) return OK;
+    if (!backend_open(r, d, make_connection_id(), &bridge)) return OK;
     hs.subprotocol.clear();  // the backend chooses (its OPEN answer's headers)
   }
 
