@@ -87,6 +87,7 @@ class Env:
 
 
 def setup_module():
+    os.makedirs(BASE, exist_ok=True)  # the first suite of a fresh clone
     fd, Env.log = tempfile.mkstemp(prefix="backend-", suffix=".log", dir=BASE)
     os.close(fd)
     os.chmod(Env.log, 0o666)

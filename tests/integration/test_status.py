@@ -23,6 +23,8 @@ from wsclient import (TEXT, WS, handshake_request, read_http_response,
 SECRET = "status-secret-0123456789"
 
 EXTRA = f"""
+# The tests count WebSockets per child; mpm_event may put most in one child.
+WSBridgeReserveWorkers 0
 <Location /ws/fast>
   SetHandler wsbridge
   WSBridgeApp chat
