@@ -15,6 +15,7 @@
 
 #include "apache/backend_handler.h"
 #include "apache/chat_service.h"
+#include "apache/pusher_handler.h"
 #include "apache/config.h"
 #include "apache/handler.h"
 
@@ -150,6 +151,7 @@ void register_hooks(apr_pool_t*) {
   ap_hook_handler(upgrade_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_handler(status_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_handler(publish_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_handler(pusher_api_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
   register_status_hooks();
   register_backend_filters();
 }

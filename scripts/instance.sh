@@ -59,6 +59,7 @@ MinSpareThreads $THREADS
 MaxSpareThreads $(( workers ))
 MaxRequestWorkers $workers"
   fi
+  pusher_app
   local php=""
   if [ "${PHP:-}" = 1 ]; then
     write_php_conf
@@ -117,11 +118,25 @@ DirectoryIndex index.html
   Require all granted
   AllowOverride FileInfo
 </Directory>
+WSBridgePusherApp $PUSHER_APP_ID $PUSHER_APP_KEY $PUSHER_APP_SECRET
 Include "$root/conf/dev-locations.conf"
 $php
 $ssl
 CONF
   if [ -n "${EXTRA_CONF:-}" ]; then echo "Include \"$EXTRA_CONF\"" >> "$conf"; fi
+}
+
+# The Pusher demo app: made once per DIR (kept across restarts, so clients
+# and .env files stay valid), written to DIR/pusher.env in shell syntax.
+pusher_app() {
+  local env="$dir/pusher.env"
+  if [ ! -f "$env" ]; then
+    printf 'PUSHER_APP_ID=%s\nPUSHER_APP_KEY=%s\nPUSHER_APP_SECRET=%s\n' \
+      "$(( (RANDOM << 15 | RANDOM) % 900000 + 100000 ))" "$(openssl rand -hex 10)" "$(openssl rand -hex 16)" > "$env"
+    chmod 600 "$env"
+  fi
+  # shellcheck disable=SC1090
+  . "$env"
 }
 
 php_fpm_bin() { ls /usr/sbin/php-fpm* 2>/dev/null | sort -V | tail -1; }
@@ -209,6 +224,8 @@ case "$cmd" in
       if [ "${PHP:-}" = 1 ]; then
         echo "  PHP demo:    http://127.0.0.1:$PORT/php/ (WebSocket /ws/php, handled by htdocs/php/poll-backend.php)"
       fi
+      echo "  Pusher:      ws://127.0.0.1:$PORT/app/$PUSHER_APP_KEY (HTTP API http://127.0.0.1:$PORT/apps/$PUSHER_APP_ID/...)"
+      echo "               app id $PUSHER_APP_ID, key $PUSHER_APP_KEY, secret $PUSHER_APP_SECRET (also in $dir/pusher.env)"
       echo "  logs:        $dir/logs/"
       echo "Stop with: make stop"
     fi

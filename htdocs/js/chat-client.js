@@ -9,7 +9,7 @@
 //   reset     conv's events must be drawn again (detail.conv)
 //   event     a new event in conv (detail.conv, detail.ev, detail.index)
 //   pending   conv's pending messages changed
-//   members   conv's member list changed
+//   members   conv's member list or count changed
 //   error     the server refused something (detail.code, reason, room)
 //   closed    the connection closed (detail.code, reason)
 
@@ -224,14 +224,25 @@ export class ChatClient extends EventTarget {
     this._emit("pending", { conv });
   }
 
+  // Our own presence (it has `you`) right after our join, or again when
+  // the server learned of members it had missed; in a room above the
+  // server's presence limit also folded updates without `you`: the count,
+  // and `members` only when the listed names changed (docs/chat-protocol.md).
   _onPresence(f) {
     const conv = this.rooms.get(f.room);
     if (!conv) return;
-    conv.members = Array.isArray(f.members) ? f.members.slice() : [];
-    conv.me = typeof f.you === "string" ? f.you : conv.me;
-    conv.joinState = "joined";
+    const own = typeof f.you === "string";
+    if (!own && conv.joinState !== "joined") return; // an update for a join still on its way
+    if (Array.isArray(f.members)) conv.members = f.members.slice();
+    else if (own) conv.members = [];
+    conv.truncated = f.truncated === true;
+    conv.count = typeof f.count === "number" ? f.count : conv.members.length;
+    if (own) {
+      conv.me = f.you;
+      conv.joinState = "joined";
+    }
     this._emit("members", { conv });
-    this._emit("rooms");
+    if (own) this._emit("rooms");
   }
 
   _onRoomEvent(f) {
@@ -246,9 +257,12 @@ export class ChatClient extends EventTarget {
     }
     const index = conv.add(f);
     if (index < 0) return; // a duplicate
-    if (f.type === "system" && conv.joinState === "joined") {
+    // Above the presence limit the server sends no join/leave events of
+    // others (only our own): the presence updates carry the count.
+    if (f.type === "system" && conv.joinState === "joined" && !conv.truncated) {
       if (f.event === "join" && !conv.members.includes(f.name)) conv.members.push(f.name);
       if (f.event === "leave") conv.members = conv.members.filter((n) => n !== f.name);
+      conv.count = conv.members.length;
       this._emit("members", { conv });
     }
     const own = f.type === "message" && this._confirmOwn(conv, f, false);

@@ -16,10 +16,17 @@ export class Conversation {
     this.unread = 0;
     // Rooms only.
     this.lastSeq = 0;          // largest seq seen: what `since` resumes from
-    this.members = [];
+    this.members = [];         // everybody, or above the server's presence limit the first names
+    this.count = 0;            // members in the room (the server's count when truncated)
+    this.truncated = false;    // a large room: `members` lists only the first names
     this.me = null;            // my name in this room (may be `Ann#2`)
     this.joinState = "idle";   // idle | joining | joined | offline
     this.sinceSent = null;
+  }
+
+  // How many are in the room; large rooms send the count, not every name.
+  get memberCount() {
+    return this.truncated ? this.count : this.members.length;
   }
 
   // A key that identifies an event: seq alone is not enough because several

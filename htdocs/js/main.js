@@ -160,11 +160,18 @@ function renderHeader() {
     $("members-count").textContent = "";
     return;
   }
-  const n = current.members.length;
+  const n = current.memberCount;
   sub.textContent = current.joinState === "joined"
-    ? `${n} ${n === 1 ? "member" : "members"} online`
+    ? `${n.toLocaleString()} ${n === 1 ? "member" : "members"} online`
     : current.joinState === "joining" ? "Joining…" : "Waiting for the connection…";
-  $("members-count").textContent = current.joinState === "joined" ? String(n) : "";
+  $("members-count").textContent = current.joinState === "joined" ? compactCount(n) : "";
+}
+
+const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
+
+// The badge on the members button: 12, 999, 1.2K, 10K.
+function compactCount(n) {
+  return n < 1000 ? String(n) : compact.format(n);
 }
 
 function renderNav() {

@@ -110,11 +110,27 @@ export function renderMembers(heading, ul, hint, client, conv, { openDm }) {
     return memberRow(name, self ? "you" : sameUser ? "you, elsewhere" : "",
       self || sameUser ? null : () => openDm(userNameOf(name)));
   });
+  // A large room lists only its first members (the server's presence
+  // limit): put me first if I am not among them, and say how many are not.
+  let more = 0;
+  if (conv.truncated) {
+    more = conv.count - conv.members.length;
+    if (conv.me && !conv.members.includes(conv.me)) {
+      rows.unshift(memberRow(conv.me, "you", null));
+      more--;
+    }
+  }
+  if (more > 0) {
+    rows.push(el("li", { class: "member-more", "data-testid": "members-more", dataset: { count: more } },
+      `and ${more.toLocaleString()} more`));
+  }
   ul.replaceChildren(...rows);
   ul.classList.toggle("stale", offline);
   hint.textContent = offline
     ? "Reconnecting: this list may be out of date."
-    : conv.members.length > 1 ? "Click a name to send a direct message." : "Nobody else is here yet.";
+    : conv.truncated
+      ? `A large room: the first ${conv.members.length.toLocaleString()} to join are listed. Joins and leaves are not announced one by one; the count follows within a second or two.`
+      : conv.members.length > 1 ? "Click a name to send a direct message." : "Nobody else is here yet.";
 }
 
 function memberRow(name, tag, onclick, online = true) {

@@ -151,6 +151,7 @@ bool ChatService::ensure_started(server_rec* s) {
   Bus* bus = ensure_bus();
   if (!bus) return false;
   engine_config_.history_size = static_cast<size_t>(history_size(server_config(s)));
+  engine_config_.presence_limit = presence_limit(server_config(s));
   engine_ = std::make_unique<ChatEngine>(engine_config_);
   log_server_ = s;  // before the hub starts: its thread logs there
   hub_ = std::make_unique<HubThread>(*bus, *this, 0, batch_window(server_config(s)));
@@ -206,6 +207,7 @@ void ChatService::on_overrun(uint64_t lost_from, uint64_t lost_to) {
 // first hub to notice its slot is orphaned publishes one "gone" record, and
 // every engine removes that process's members with leave events.
 void ChatService::on_tick() {
+  engine_->on_tick();  // presence updates of large rooms that are due
   ProcessState& ps = process_state();
   Bus* bus = this->bus();
   if (!ps.shared || !bus) return;

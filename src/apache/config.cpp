@@ -21,8 +21,20 @@ apr_interval_time_t ping_interval(const DirConfig* d) { return d->ping_interval 
 apr_interval_time_t idle_timeout(const DirConfig* d) { return d->idle_timeout >= 0 ? d->idle_timeout : Limits::kIdle; }
 bool hub_writes(const DirConfig* d) { return d->hub_writes != 0; }
 bool deflate(const DirConfig* d) { return d->deflate != 0; }
+const PusherAppDef* find_pusher_app(const ServerConfig* s, const char* key, const char* id) {
+  if (!s->pusher_apps) return nullptr;
+  const auto* apps = reinterpret_cast<const PusherAppDef*>(s->pusher_apps->elts);
+  for (int i = 0; i < s->pusher_apps->nelts; ++i) {
+    if ((key && strcmp(apps[i].key, key) == 0) || (id && strcmp(apps[i].id, id) == 0)) return &apps[i];
+  }
+  return nullptr;
+}
 apr_interval_time_t backend_timeout(const DirConfig* d) { return d->backend_timeout >= 0 ? d->backend_timeout : Limits::kBackendTimeout; }
 int history_size(const ServerConfig* s) { return s->history_size >= 0 ? s->history_size : Limits::kHistory; }
+size_t presence_limit(const ServerConfig* s) {
+  if (s->presence_limit == -2) return SIZE_MAX;
+  return static_cast<size_t>(s->presence_limit >= 0 ? s->presence_limit : Limits::kPresenceLimit);
+}
 apr_off_t bus_size(const ServerConfig* s) { return s->bus_size >= 0 ? s->bus_size : Limits::kBusSize; }
 apr_interval_time_t batch_window(const ServerConfig* s) { return s->batch_window >= 0 ? s->batch_window : Limits::kBatchWindow; }
 
@@ -36,6 +48,7 @@ void* create_dir_config(apr_pool_t* p, char*) {
   d->max_text_length = -1;
   d->rate_per_sec = d->rate_burst = -1;
   d->backend_timeout = -1;
+  d->pusher_client_events = -1;
   return d;
 }
 
@@ -60,6 +73,7 @@ void* merge_dir_config(apr_pool_t* p, void* basev, void* addv) {
   m->backend_path = add->backend_path ? add->backend_path : base->backend_path;
   m->backend_sig_key = add->backend_sig_key ? add->backend_sig_key : base->backend_sig_key;
   m->backend_timeout = add->backend_timeout >= 0 ? add->backend_timeout : base->backend_timeout;
+  m->pusher_client_events = add->pusher_client_events >= 0 ? add->pusher_client_events : base->pusher_client_events;
   return m;
 }
 
@@ -69,6 +83,7 @@ void* create_server_config(apr_pool_t* p, server_rec*) {
   s->reserve_workers = -1;
   s->bus_size = -1;
   s->history_size = -1;
+  s->presence_limit = -1;
   s->batch_window = -1;
   return s;
 }
@@ -79,9 +94,11 @@ void* merge_server_config(apr_pool_t* p, void* basev, void* addv) {
   auto* m = static_cast<ServerConfig*>(apr_pcalloc(p, sizeof(ServerConfig)));
   m->max_connections = add->max_connections >= 0 ? add->max_connections : base->max_connections;
   m->reserve_workers = add->reserve_workers >= 0 ? add->reserve_workers : base->reserve_workers;
+  m->pusher_apps = add->pusher_apps ? add->pusher_apps : base->pusher_apps;
   m->bus_size = add->bus_size >= 0 ? add->bus_size : base->bus_size;
   m->bus_url = add->bus_url ? add->bus_url : base->bus_url;
   m->history_size = add->history_size >= 0 ? add->history_size : base->history_size;
+  m->presence_limit = add->presence_limit != -1 ? add->presence_limit : base->presence_limit;
   m->batch_window = add->batch_window >= 0 ? add->batch_window : base->batch_window;
   return m;
 }
@@ -155,7 +172,8 @@ const char* set_app(cmd_parms* cmd, void* d, const char* arg) {
   if (!strcasecmp(arg, "echo")) dconf(d)->app = AppKind::Echo;
   else if (!strcasecmp(arg, "chat")) dconf(d)->app = AppKind::Chat;
   else if (!strcasecmp(arg, "backend")) dconf(d)->app = AppKind::Backend;
-  else return apr_psprintf(cmd->pool, "WSBridgeApp: unknown app '%s' (use echo, chat or backend)", arg);
+  else if (!strcasecmp(arg, "pusher")) dconf(d)->app = AppKind::Pusher;
+  else return apr_psprintf(cmd->pool, "WSBridgeApp: unknown app '%s' (use echo, chat, backend or pusher)", arg);
   return nullptr;
 }
 
@@ -212,6 +230,16 @@ const char* set_history(cmd_parms* cmd, void*, const char* arg) {
   const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
   if (err) return err;
   return parse_int(cmd, arg, 0, 100000, &sconf(cmd)->history_size);
+}
+const char* set_presence_limit(cmd_parms* cmd, void*, const char* arg) {
+  // Rooms are shared by every chat endpoint and child: one server-wide limit.
+  const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+  if (err) return err;
+  if (!strcasecmp(arg, "off")) {
+    sconf(cmd)->presence_limit = -2;
+    return nullptr;
+  }
+  return parse_int(cmd, arg, 0, 1000000, &sconf(cmd)->presence_limit);
 }
 const char* set_text_length(cmd_parms* cmd, void* d, const char* arg) {
   return parse_int(cmd, arg, 1, 1 << 20, &dconf(d)->max_text_length);
@@ -285,6 +313,37 @@ const char* set_backend_timeout(cmd_parms* cmd, void* d, const char* arg) {
   return err;
 }
 
+bool is_app_token(const char* s) {
+  if (!*s || std::strlen(s) > 100) return false;
+  for (const char* p = s; *p; ++p)
+    if (!std::isalnum(static_cast<unsigned char>(*p)) && !std::strchr("-_.", *p)) return false;
+  return true;
+}
+
+const char* add_pusher_app(cmd_parms* cmd, void*, const char* id, const char* key, const char* secret) {
+  const char* err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+  if (err) return err;
+  if (!is_app_token(id) || !is_app_token(key))
+    return apr_psprintf(cmd->pool, "WSBridgePusherApp: id '%s' and key '%s' must be 1-100 letters, digits, '-', '_' or '.'",
+                        id, key);
+  if (std::strlen(secret) < 16)
+    return "WSBridgePusherApp: the secret must be at least 16 characters";
+  ServerConfig* s = sconf(cmd);
+  if (find_pusher_app(s, key, id))
+    return apr_psprintf(cmd->pool, "WSBridgePusherApp: app id '%s' or key '%s' is used twice", id, key);
+  if (!s->pusher_apps) s->pusher_apps = apr_array_make(cmd->pool, 2, sizeof(PusherAppDef));
+  auto* app = static_cast<PusherAppDef*>(apr_array_push(s->pusher_apps));
+  app->id = apr_pstrdup(cmd->pool, id);
+  app->key = apr_pstrdup(cmd->pool, key);
+  app->secret = apr_pstrdup(cmd->pool, secret);
+  return nullptr;
+}
+
+const char* set_pusher_client_events(cmd_parms*, void* d, int on) {
+  dconf(d)->pusher_client_events = on ? 1 : 0;
+  return nullptr;
+}
+
 const char* set_reserve_workers(cmd_parms* cmd, void*, const char* arg) {
   // The reserve is a property of the child processes, shared by every vhost.
   const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
@@ -346,6 +405,8 @@ const command_rec directives[] = {
     {"WSBridgeApp", fn(set_app), nullptr, WSB_DIR, TAKE1, "echo, chat or backend: the application behind the endpoint"},
     {"WSBridgeBackend", fn(set_backend), nullptr, WSB_DIR, TAKE1, "WSBridgeApp backend: the local URL path that handles connection events (WebSocket-over-HTTP)"},
     {"WSBridgeBackendSigKey", fn(set_backend_sig_key), nullptr, WSB_DIR, TAKE1, "key of the Grip-Sig JWT on backend requests (default: a random key per start)"},
+    {"WSBridgePusherApp", fn(add_pusher_app), nullptr, RSRC_CONF, TAKE3, "a Pusher app: id key secret (several allowed; clients connect to /app/<key>)"},
+    {"WSBridgePusherClientEvents", fn(set_pusher_client_events), nullptr, WSB_DIR, FLAG, "relay client-* events on private and presence channels (default On)"},
     {"WSBridgeBackendTimeout", fn(set_backend_timeout), nullptr, WSB_DIR, TAKE1, "how long a backend request may take (default 10s)"},
     {"WSBridgeAllowOrigin", fn(add_origin), nullptr, WSB_DIR, ITERATE, "allowed Origins: * or scheme://host[:port] (default: same host)"},
     {"WSBridgeSubprotocols", fn(add_subprotocol), nullptr, WSB_DIR, ITERATE, "offered subprotocols, in preference order"},
@@ -358,6 +419,7 @@ const command_rec directives[] = {
     {"WSBridgeHubWrites", fn(set_hub_writes), nullptr, WSB_DIR, FLAG, "let the hub write to plain (non-TLS) sockets itself instead of waking the connection's thread (default On)"},
     {"WSBridgeBatchWindow", fn(set_batch_window), nullptr, RSRC_CONF, TAKE1, "while chat events keep coming, hand them to each connection at most once per this window (default 2ms; 0 = at once)"},
     {"WSBridgeHistorySize", fn(set_history), nullptr, RSRC_CONF, TAKE1, "events kept per chat room (default 100)"},
+    {"WSBridgePresenceLimit", fn(set_presence_limit), nullptr, RSRC_CONF, TAKE1, "chat rooms above this many members list this many names and fold joins/leaves into presence counts (default 100; off = no limit)"},
     {"WSBridgeMaxTextLength", fn(set_text_length), nullptr, WSB_DIR, TAKE1, "longest chat text in bytes (default 4096)"},
     {"WSBridgeRateLimit", fn(set_rate), nullptr, WSB_DIR, TAKE12, "chat commands per second and burst (default 20 40), or off"},
     {"WSBridgeSecret", fn(set_secret), nullptr, WSB_DIR, TAKE1, "HMAC secret for access tokens (default none)"},

@@ -11,7 +11,14 @@ extern module AP_MODULE_DECLARE_DATA wsbridge_module;
 
 namespace wsb {
 
-enum class AppKind : int { Unset = -1, Echo = 0, Chat = 1, Backend = 2 };
+enum class AppKind : int { Unset = -1, Echo = 0, Chat = 1, Backend = 2, Pusher = 3 };
+
+// WSBridgePusherApp id key secret (one per Pusher app; several per server).
+struct PusherAppDef {
+  const char* id;
+  const char* key;
+  const char* secret;
+};
 
 struct DirConfig {
   AppKind app;
@@ -33,14 +40,18 @@ struct DirConfig {
   const char* backend_path;           // WSBridgeBackend: local URL path; NULL = unset
   const char* backend_sig_key;        // WSBridgeBackendSigKey (raw key); NULL = unset
   apr_interval_time_t backend_timeout;  // -1 = unset
+  // pusher
+  int pusher_client_events;           // -1 = unset (on)
 };
 
 struct ServerConfig {
   int max_connections;                // -1 = unset (what the MPM can carry)
   int reserve_workers;                // -1 = unset (see default_reserve)
+  apr_array_header_t* pusher_apps;    // PusherAppDef; NULL = none
   apr_off_t bus_size;                 // -1 = unset
   const char* bus_url;                // NULL = shared memory
   int history_size;                   // -1 = unset
+  int presence_limit;                 // -1 = unset, -2 = off (no limit)
   apr_interval_time_t batch_window;   // -1 = unset
 };
 
@@ -52,6 +63,7 @@ struct Limits {
   static constexpr apr_interval_time_t kIdle = apr_time_from_sec(75);
   static constexpr apr_off_t kBusSize = 16 << 20;
   static constexpr int kHistory = 100;
+  static constexpr int kPresenceLimit = 100;
   static constexpr int kTextLength = 4096;
   static constexpr apr_interval_time_t kBatchWindow = 1000;  // 1 ms
   static constexpr apr_interval_time_t kBackendTimeout = apr_time_from_sec(10);
@@ -65,7 +77,10 @@ apr_interval_time_t idle_timeout(const DirConfig* d);
 bool hub_writes(const DirConfig* d);
 bool deflate(const DirConfig* d);
 apr_interval_time_t backend_timeout(const DirConfig* d);
+// The Pusher app with this key (or id), or nullptr.
+const PusherAppDef* find_pusher_app(const ServerConfig* s, const char* key, const char* id);
 int history_size(const ServerConfig* s);
+size_t presence_limit(const ServerConfig* s);  // SIZE_MAX = off
 apr_off_t bus_size(const ServerConfig* s);
 apr_interval_time_t batch_window(const ServerConfig* s);
 

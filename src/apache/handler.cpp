@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "apache/backend_handler.h"
+#include "apache/pusher_handler.h"
 #include "apache/config.h"
 #include "apache/chat_service.h"
 #include "apache/filter_transport.h"
@@ -274,6 +275,22 @@ int upgrade_handler(request_rec* r) {
     hs.subprotocol.clear();  // the backend chooses (its OPEN answer's headers)
   }
 
+  // Pusher: an unknown key or protocol version is answered after the open
+  // with pusher:error and a close (4001, 4007), as pusher-js expects.
+  std::unique_ptr<PusherAppConfig> pusher_cfg;
+  std::string socket_id;
+  if (app == AppKind::Pusher) {
+    if (!ChatService::get().ensure_started(r->server))
+      return refuse_busy(r, "5", "bus unavailable", RefuseReason::Unavailable);
+    enable_pusher_engine();
+    std::string key = pusher_key_of(r);
+    if (const PusherAppDef* def = find_pusher_app(server_config(r->server), key.c_str(), nullptr))
+      pusher_cfg = std::make_unique<PusherAppConfig>(pusher_app_config(*def, d));
+    else
+      ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "wsbridge: no WSBridgePusherApp with key '%s' (4001)", key.c_str());
+    socket_id = next_pusher_socket_id();
+  }
+
   apr_table_clear(r->headers_out);
   apr_table_setn(r->headers_out, "Upgrade", "websocket");
   apr_table_setn(r->headers_out, "Connection", "Upgrade");
@@ -297,7 +314,7 @@ int upgrade_handler(request_rec* r) {
   {
     FilterTransport transport(c, fd);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "wsbridge: upgraded %s (app %s, hub writes %s)", r->uri,
-                  app == AppKind::Chat ? "chat" : app == AppKind::Backend ? "backend" : "echo",
+                  app == AppKind::Chat ? "chat" : app == AppKind::Backend ? "backend" : app == AppKind::Pusher ? "pusher" : "echo",
                   !hub_writes(d) ? "off" : transport.direct_write_fd() >= 0 ? "on" : "not possible here");
     EchoApp echo;
     ChatService& chat = ChatService::get();
@@ -311,8 +328,16 @@ int upgrade_handler(request_rec* r) {
       backend_app = std::make_unique<BackendApp>(*bridge.conn, std::move(bridge.open_actions), *bridge.client,
                                                  bridge.channels.get(), bridge.counters.get(),
                                                  backend_log(r, d->backend_path));
+    std::unique_ptr<PusherApp> pusher_app;
+    if (app == AppKind::Pusher)
+      pusher_app = std::make_unique<PusherApp>(
+          pusher_cfg.get(), socket_id, *chat.bus(), *chat.engine(), chat.owner_key(static_cast<int>(getpid())),
+          &chat.pending(), [r](bool error, const std::string& line) {
+            ap_log_rerror(APLOG_MARK, error ? APLOG_ERR : APLOG_INFO, 0, r, "wsbridge: pusher: %s", line.c_str());
+          });
     App& the_app = chat_app       ? static_cast<App&>(*chat_app)
                    : backend_app ? static_cast<App&>(*backend_app)
+                   : pusher_app  ? static_cast<App&>(*pusher_app)
                                  : static_cast<App&>(echo);
     SessionOptions options = session_options(d);
     options.limits.allow_compressed = hs.deflate;

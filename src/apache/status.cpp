@@ -35,7 +35,7 @@ namespace wsb {
 
 namespace {
 
-const char* const kAppNames[kAppCount] = {"echo", "chat", "backend"};
+const char* const kAppNames[kAppCount] = {"echo", "chat", "backend", "pusher"};
 const char* const* const kRefuseNames = kRefuseReasonNames;
 
 // A plain-number snapshot of SessionStats (summing atomics as we go).

@@ -4,6 +4,7 @@
 // const reference.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace wsb {
@@ -23,6 +24,14 @@ struct ChatConfig {
   unsigned rate_strikes = 10;
   // Rooms one connection may be in at once.
   size_t max_rooms_per_connection = 32;
+  // WSBridgePresenceLimit: a room with up to this many members announces
+  // every join and leave to every member and lists everybody in presence
+  // frames. Above it, presence lists the first this-many names (join order)
+  // with a count, and joins/leaves are folded into one presence update per
+  // room at most every presence_interval_ms (docs/large-rooms.md).
+  // SIZE_MAX: no limit.
+  size_t presence_limit = 100;
+  int64_t presence_interval_ms = 1000;
   // Rooms the server keeps (with members or history). When full, the room
   // idle the longest without members is forgotten; if every room has
   // members, new rooms are refused.

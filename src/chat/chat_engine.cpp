@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "protocol/frame_encoder.h"
@@ -9,7 +10,10 @@
 
 namespace wsb {
 
-ChatEngine::ChatEngine(const ChatConfig& config) : config_(config) {}
+ChatEngine::ChatEngine(const ChatConfig& config, std::function<int64_t()> clock)
+    : config_(config),
+      clock_(clock ? std::move(clock) : std::function<int64_t()>(monotonic_ms)),
+      presence_due_(config.presence_interval_ms) {}
 
 void ChatEngine::attach(const std::string& conn_id, const std::string& base_name, PeerPtr peer) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -38,7 +42,7 @@ void ChatEngine::detach(const std::string& conn_id) {
   for (const auto& joined : it->second.rooms) {
     const auto room = rooms_.find(joined.first);
     if (room == rooms_.end()) continue;
-    if (RoomMember* m = room->second.find(conn_id)) m->peer.reset();
+    room->second.drop_peer(conn_id);
   }
   count(local_by_user_, it->second.base, false);
   local_.erase(it);
@@ -67,7 +71,13 @@ void ChatEngine::apply(uint64_t seq, std::string_view payload) {
     case RecordType::Sync: apply_sync(seq); break;
     case RecordType::Present: apply_present(r); break;
     case RecordType::Publish: apply_publish(r); break;
+    case RecordType::PusherSubscribe:
+    case RecordType::PusherLeave:
+    case RecordType::PusherTerminate:
+      apply_pusher(r);
+      break;
   }
+  send_due_presence();
 }
 
 ChannelSubscriptions::Result ChatEngine::subscribe(const std::string& conn_id, std::string_view ns,
@@ -89,6 +99,10 @@ void ChatEngine::unsubscribe_all(const std::string& conn_id) {
 // One frame per record, shared by every subscriber (encode once).
 void ChatEngine::apply_publish(const ChatRecord& r) {
   ++stats_.publishes_applied;
+  if (r.kind == PublishKind::Event) {  // a Pusher channel event (cache channels keep it)
+    if (pusher_) pusher_->apply_event(r);
+    return;
+  }
   const auto* subs = channels_.subscribers(r.ns, r.channel);
   if (!subs) return;
   if (r.kind == PublishKind::Close) {
@@ -172,13 +186,18 @@ void ChatEngine::apply_present(const ChatRecord& r) {
     add_member(p.room, *room, std::move(m));
     changed.insert(p.room);
   }
-  // Local members were given a list without these: send it again.
+  // Local members were given a list without these: send it again (above
+  // the presence limit: one folded update for all).
   for (const std::string& name : changed) {
     Room& room = rooms_.find(name)->second;
-    const std::vector<std::string> names = room.member_names();
-    for (const RoomMember& m : room.members()) {
-      if (m.peer) deliver(m.peer, make_text_frame(encode_presence(name, names, m.name)));
+    if (room.truncated()) {
+      schedule_presence(name, room);
+      continue;
     }
+    const std::vector<std::string> names = room.member_names();
+    for (const LocalMember& m : room.local_members())
+      deliver(m.peer, make_text_frame(encode_presence(name, names, m.member->name)));
+    room.presence().sent_version = room.shown_version();
   }
 }
 
@@ -236,9 +255,14 @@ void ChatEngine::apply_join(uint64_t seq, const ChatRecord& r) {
   }
   const std::string name = m.name;
   add_member(r.room, *room, std::move(m));
-  record_and_broadcast(*room, seq, encode_system_event(r.room, "join", name, seq, r.ts));
-  if (joiner != nullptr)
-    deliver(joiner->peer, make_text_frame(encode_presence(r.room, room->member_names(), name)));
+  std::string event = encode_system_event(r.room, "join", name, seq, r.ts);
+  if (room->truncated()) {
+    quiet_event(r.room, *room, seq, joiner != nullptr ? joiner->peer : nullptr, event);
+  } else {
+    record_and_broadcast(*room, seq, std::move(event));
+    room->presence().sent_version = room->shown_version();  // the event told everybody
+  }
+  if (joiner != nullptr) deliver(joiner->peer, make_text_frame(joiner_presence(r.room, *room, name)));
 }
 
 void ChatEngine::apply_leave(uint64_t seq, const ChatRecord& r) {
@@ -283,6 +307,7 @@ void ChatEngine::apply_msg(uint64_t seq, const ChatRecord& r) {
       m.pid = r.pid;
       if (LocalConn* c = local(r.conn)) m.peer = c->peer;
       add_member(r.room, *room, std::move(m));
+      if (room->truncated()) schedule_presence(r.room, *room);  // the count changed
     }
   }
   record_and_broadcast(*room, seq, encode_message_event(r.room, from, r.text, seq, r.ts));
@@ -301,6 +326,7 @@ void ChatEngine::apply_direct(const ChatRecord& r) {
 }
 
 void ChatEngine::apply_gone(uint64_t seq, const ChatRecord& r) {
+  if (pusher_) pusher_->apply_gone(r.pid, local_pid_);  // its Pusher sockets left too
   // Every leave of a dead process shares the gone record's seq. Members
   // attached here are alive whatever the record says (a reused pid).
   for (auto& room : rooms_) {
@@ -316,7 +342,11 @@ Room* ChatEngine::find_or_create_room(const std::string& name) {
   const auto it = rooms_.find(name);
   if (it != rooms_.end()) return &it->second;
   if (rooms_.size() >= config_.max_rooms && !forget_idle_room()) return nullptr;
-  return &rooms_.emplace(name, Room(config_.history_size, resume_floor_)).first->second;
+  return &rooms_
+              .emplace(std::piecewise_construct, std::forward_as_tuple(name),
+                       std::forward_as_tuple(config_.history_size, resume_floor_,
+                                             config_.presence_limit))
+              .first->second;
 }
 
 bool ChatEngine::forget_idle_room() {
@@ -346,20 +376,31 @@ void ChatEngine::remove_member(const std::string& room_name, Room& room,
   if (m == nullptr) return;
   // Broadcast before removing: the leaver's other frames confirm the leave
   // with its seq, like the join event confirms a join.
-  record_and_broadcast(room, seq, encode_system_event(room_name, "leave", m->name, seq, ts));
+  const bool quiet = room.truncated();
+  std::string event = encode_system_event(room_name, "leave", m->name, seq, ts);
+  if (quiet) {
+    quiet_event(room_name, room, seq, m->peer, event);
+  } else {
+    record_and_broadcast(room, seq, std::move(event));
+  }
   RoomMember removed;
   room.remove(conn_id, &removed);
   count(members_by_user_, removed.user, false);
   if (LocalConn* c = local(conn_id)) c->rooms.erase(room_name);
+  if (!quiet) {
+    room.presence().sent_version = room.shown_version();  // the event told everybody
+  } else if (!room.truncated()) {
+    // Back at the limit: join and leave events resume with the next one, so
+    // every list must be whole (and known to be) before it, not a second later.
+    send_presence_update(room_name, room);
+  }
 }
 
 void ChatEngine::record_and_broadcast(Room& room, uint64_t seq, std::string json) {
   // Encoded once; every member's queue shares the same bytes.
   const FramePtr frame = make_text_frame(json);
   room.record(seq, frame);
-  for (const RoomMember& m : room.members()) {
-    if (m.peer) deliver(m.peer, frame);
-  }
+  for (const LocalMember& m : room.local_members()) deliver(m.peer, frame);
 }
 
 ChatEngine::LocalConn* ChatEngine::local(const std::string& conn_id) {

@@ -3,7 +3,10 @@
 // holds the same rooms and names; each engine delivers frames only to the
 // connections attached to it (the local ones).
 //
-// Threads: apply/on_overrun run on the hub thread; attach/rename/detach and
+// Rooms above config.presence_limit fold joins and leaves into presence
+// updates (room_presence.h, docs/large-rooms.md).
+//
+// Threads: apply/on_overrun/on_tick run on the hub thread; attach/rename/detach and
 // the queries run on session threads. One mutex covers the state and is held
 // while frames are handed to Peers, so Peer::deliver must never call back
 // into the engine.
@@ -12,6 +15,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -22,7 +27,9 @@
 #include "chat/chat_protocol.h"
 #include "chat/chat_record.h"
 #include "chat/room.h"
+#include "chat/room_presence.h"
 #include "engine/channel_subscriptions.h"
+#include "engine/pusher_channels.h"
 #include "runtime/peer.h"
 
 namespace wsb {
@@ -40,11 +47,15 @@ struct ChatEngineStats {
   size_t channels = 0;              // channels with a local subscriber (GRIP)
   size_t subscriptions = 0;
   uint64_t publishes_applied = 0;   // pub records applied
+  uint64_t quiet_events = 0;        // joins/leaves above the presence limit (not broadcast)
+  uint64_t presence_updates = 0;    // folded presence updates made (one frame per room each)
 };
 
 class ChatEngine {
  public:
-  explicit ChatEngine(const ChatConfig& config);
+  // clock: monotonic milliseconds, for the pace of presence updates
+  // (empty: monotonic_ms; tests pass their own).
+  explicit ChatEngine(const ChatConfig& config, std::function<int64_t()> clock = {});
   ChatEngine(const ChatEngine&) = delete;
   ChatEngine& operator=(const ChatEngine&) = delete;
 
@@ -63,6 +74,18 @@ class ChatEngine {
   bool unsubscribe(const std::string& conn_id, std::string_view ns, std::string_view channel);
   void unsubscribe_all(const std::string& conn_id);
 
+  // The Pusher protocol's channels (engine/pusher_channels.h; defined in
+  // chat_engine_pusher.cpp). Records of type psub/pleave/pterm and pub
+  // events are skipped until enable_pusher() gave the renderer.
+  void enable_pusher(std::unique_ptr<PusherRender> render, long local_pid);  // the first call counts
+  void pusher_attach(const std::string& socket_id, std::string_view ns, PeerPtr peer);
+  void pusher_detach(const std::string& socket_id);
+  void pusher_set_user(const std::string& socket_id, std::string_view user_id);
+  std::vector<PusherChannelInfo> pusher_channels(std::string_view ns, std::string_view prefix) const;
+  std::optional<PusherChannelInfo> pusher_channel(std::string_view ns, std::string_view name) const;
+  std::vector<std::string> pusher_users(std::string_view ns, std::string_view name) const;
+  std::vector<PusherHook> take_pusher_hooks();
+
   // Hub thread only, in bus order. Records at or below the last applied seq
   // are ignored; a jump past last+1 is treated as an overrun of the missing
   // range (an engine that starts reading late gets exactly that).
@@ -72,6 +95,9 @@ class ChatEngine {
   // Before the first apply it is a late start (HubThread from cursor 0 on a
   // wrapped ring): same floors, no error frames.
   void on_overrun(uint64_t lost_from, uint64_t lost_to);
+  // Hub thread, about once a second: sends the presence updates that are
+  // due and had no record to carry them out (apply() sends them too).
+  void on_tick();
 
   // Hub thread, after apply()/on_overrun(): records this engine wants
   // published — a "sync" request after it missed records, "present"
@@ -107,6 +133,7 @@ class ChatEngine {
   void apply_sync(uint64_t seq);
   void apply_present(const ChatRecord& r);
   void apply_publish(const ChatRecord& r);
+  void apply_pusher(const ChatRecord& r);
   void want_sync(uint64_t seq);
   void note_gap(uint64_t lost_from, uint64_t lost_to);
 
@@ -116,6 +143,12 @@ class ChatEngine {
   void remove_member(const std::string& room_name, Room& room, const std::string& conn_id,
                      uint64_t seq, int64_t ts);
   void record_and_broadcast(Room& room, uint64_t seq, std::string json);
+  // Presence of rooms above the limit (chat_engine_presence.cpp).
+  void quiet_event(const std::string& room_name, Room& room, uint64_t seq, const PeerPtr& own,
+                   std::string_view json);
+  void schedule_presence(const std::string& room_name, Room& room);
+  void send_presence_update(std::string_view room_name, Room& room);
+  void send_due_presence();
   LocalConn* local(const std::string& conn_id);
   void deliver(const PeerPtr& peer, const FramePtr& frame);
   static void count(std::unordered_map<std::string, size_t>& counts, const std::string& key,
@@ -140,7 +173,12 @@ class ChatEngine {
   std::unordered_map<std::string, uint64_t> left_unknown_;
   uint64_t last_sync_request_ = 0;  // seq at which the last sync was asked for
   bool sync_requested_ = false;
+  std::function<int64_t()> clock_;
+  PresenceSchedule presence_due_;
   ChannelSubscriptions channels_;
+  std::unique_ptr<PusherRender> pusher_render_;
+  std::unique_ptr<PusherChannels> pusher_;
+  long local_pid_ = 0;
   std::vector<std::string> outbox_;
   std::atomic<bool> outbox_pending_{false};  // !outbox_.empty(), readable without mu_
   ChatEngineStats stats_;

@@ -208,16 +208,41 @@ std::string encode_system_event(std::string_view room, std::string_view event,
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-std::string encode_presence(std::string_view room, const std::vector<std::string>& members,
-                            std::string_view you) {
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  write_event_head(w, "presence", room);
+namespace {
+void write_members(JsonWriter& w, const std::vector<std::string>& members) {
   w.Key("members");
   w.StartArray();
   for (const std::string& m : members) write_string(w, m);
   w.EndArray();
+}
+
+void write_count(JsonWriter& w, size_t count, bool truncated) {
+  w.Key("count");
+  w.Uint64(count);
+  w.Key("truncated");
+  w.Bool(truncated);
+}
+}  // namespace
+
+std::string encode_presence(std::string_view room, const std::vector<std::string>& members,
+                            std::string_view you, size_t count) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  write_event_head(w, "presence", room);
+  write_members(w, members);
   write_field(w, "you", you);
+  if (count > members.size()) write_count(w, count, true);
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string encode_presence_update(std::string_view room, size_t count, bool truncated,
+                                   const std::vector<std::string>* members) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  write_event_head(w, "presence", room);
+  write_count(w, count, truncated);
+  if (members) write_members(w, *members);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
 }

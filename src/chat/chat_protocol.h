@@ -70,8 +70,15 @@ std::string encode_message_event(std::string_view room, std::string_view from,
 // event is "join" or "leave".
 std::string encode_system_event(std::string_view room, std::string_view event,
                                 std::string_view name, uint64_t seq, int64_t ts);
+// count > members.size(): a room above the presence limit, whose members
+// are only the first names; "count" and "truncated": true are added.
 std::string encode_presence(std::string_view room, const std::vector<std::string>& members,
-                            std::string_view you);
+                            std::string_view you, size_t count = 0);
+// The folded presence update of a room above the presence limit (or just
+// back at it): the member count, and the shown names only when they changed
+// (members == nullptr: omitted, the receiver keeps its list).
+std::string encode_presence_update(std::string_view room, size_t count, bool truncated,
+                                   const std::vector<std::string>* members);
 // events are message/system objects exactly as they were sent live, spliced
 // in unparsed.
 std::string encode_history(std::string_view room, const std::vector<std::string_view>& events,

@@ -16,7 +16,13 @@ constexpr TypeName kTypes[] = {
     {"join", RecordType::Join}, {"leave", RecordType::Leave}, {"msg", RecordType::Msg},
     {"direct", RecordType::Direct}, {"gone", RecordType::Gone},
     {"sync", RecordType::Sync}, {"present", RecordType::Present}, {"pub", RecordType::Publish},
+    {"psub", RecordType::PusherSubscribe}, {"pleave", RecordType::PusherLeave},
+    {"pterm", RecordType::PusherTerminate},
 };
+
+bool is_pusher(RecordType t) {
+  return t == RecordType::PusherSubscribe || t == RecordType::PusherLeave || t == RecordType::PusherTerminate;
+}
 
 const char* type_name(RecordType t) {
   for (const TypeName& n : kTypes) {
@@ -62,7 +68,23 @@ bool read_members(const rapidjson::Value& obj, ChatRecord* r) {
   return true;
 }
 
-constexpr const char* kKindNames[] = {"text", "binary", "ping", "pong", "close"};
+constexpr const char* kKindNames[] = {"text", "binary", "ping", "pong", "close", "event"};
+constexpr size_t kKinds = sizeof(kKindNames) / sizeof(kKindNames[0]);
+
+bool raw_data(PublishKind k) { return k == PublishKind::Text || k == PublishKind::Close || k == PublishKind::Event; }
+
+bool read_pusher(const rapidjson::Value& obj, ChatRecord* r) {
+  if (!need_string(obj, "ns", &r->ns) || !opt_string(obj, "ch", &r->channel) || !opt_string(obj, "conn", &r->conn) ||
+      !opt_string(obj, "user", &r->user) || !opt_string(obj, "d", &r->data))
+    return false;
+  if (!r->channel.empty() && !is_valid_channel(r->channel)) return false;
+  switch (r->type) {
+    case RecordType::PusherSubscribe: return !r->channel.empty() && !r->conn.empty() && read_pid(obj, r);
+    case RecordType::PusherLeave: return !r->conn.empty();
+    case RecordType::PusherTerminate: return !r->user.empty();
+    default: return false;
+  }
+}
 
 bool read_publish(const rapidjson::Value& obj, ChatRecord* r) {
   std::string kind, data;
@@ -70,11 +92,14 @@ bool read_publish(const rapidjson::Value& obj, ChatRecord* r) {
       !need_string(obj, "k", &kind) || !opt_string(obj, "d", &data) || !is_valid_channel(r->channel))
     return false;
   size_t k = 0;
-  while (k < 5 && kind != kKindNames[k]) ++k;
-  if (k == 5) return false;
+  while (k < kKinds && kind != kKindNames[k]) ++k;
+  if (k == kKinds) return false;
   r->kind = static_cast<PublishKind>(k);
-  if (r->kind == PublishKind::Text || r->kind == PublishKind::Close) {
-    r->data = std::move(data);  // the text, or the close reason
+  if (r->kind == PublishKind::Event &&
+      (!need_string(obj, "name", &r->name) || !opt_string(obj, "conn", &r->conn) || !opt_string(obj, "user", &r->user)))
+    return false;
+  if (raw_data(r->kind)) {
+    r->data = std::move(data);  // the text, the close reason or the event's JSON data
   } else if (!base64_decode(data, &r->data)) {
     return false;
   }
@@ -118,6 +143,10 @@ bool read_fields(const rapidjson::Value& obj, ChatRecord* r) {
       return read_members(obj, r);
     case RecordType::Publish:
       return read_publish(obj, r);
+    case RecordType::PusherSubscribe:
+    case RecordType::PusherLeave:
+    case RecordType::PusherTerminate:
+      return read_pusher(obj, r);
   }
   return false;
 }
@@ -136,12 +165,16 @@ std::string encode_record(const ChatRecord& r) {
   write_opt(w, "from", r.from);
   write_opt(w, "to", r.to);
   write_opt(w, "text", r.text);
+  if (is_pusher(r.type)) {
+    write_field(w, "ns", r.ns);
+    write_opt(w, "ch", r.channel);
+    write_opt(w, "d", r.data);
+  }
   if (r.type == RecordType::Publish) {
     write_field(w, "ns", r.ns);
     write_field(w, "ch", r.channel);
     write_field(w, "k", kKindNames[static_cast<int>(r.kind)]);
-    bool raw = r.kind == PublishKind::Text || r.kind == PublishKind::Close;
-    write_field(w, "d", raw ? r.data : base64_encode(r.data));
+    write_field(w, "d", raw_data(r.kind) ? r.data : base64_encode(r.data));
     if (r.kind == PublishKind::Close) {
       w.Key("code");
       w.Uint(r.code);

@@ -21,6 +21,13 @@
 //           local subscriber of channel ch in app namespace ns ("grip": the
 //           backend bridge's GRIP channels). k: text|binary|ping|pong|close;
 //           d: the text, or base64 of the bytes; close: code and reason.
+//           k "event" (the Pusher protocol): name = event name, d = its data
+//           (JSON text), conn = a socket_id not to deliver to, user = the
+//           sender's user_id (client events on presence channels).
+//   psub    {"t":"psub","ns","ch","conn","pid","user"?,"d"?,"ts"}  Pusher socket conn
+//           subscribed to ch (presence: user = user_id, d = user_info JSON)
+//   pleave  {"t":"pleave","ns","conn","ch"?,"pid","ts"}  it left ch, or every channel
+//   pterm   {"t":"pterm","ns","user","pid","ts"}  close the user's sockets
 //   present {"t":"present","base","ts","members":[{"room","conn","user","name","pid"}]}
 //           one process's answer: its local members as of the sync record
 //           `base` (several records when there are many). Engines that
@@ -37,9 +44,10 @@
 
 namespace wsb {
 
-enum class RecordType { Join, Leave, Msg, Direct, Gone, Sync, Present, Publish };
+enum class RecordType { Join, Leave, Msg, Direct, Gone, Sync, Present, Publish, PusherSubscribe, PusherLeave, PusherTerminate };
 
-enum class PublishKind : uint8_t { Text, Binary, Ping, Pong, Close };
+// Event: a Pusher event (name, JSON data text) for channel subscribers.
+enum class PublishKind : uint8_t { Text, Binary, Ping, Pong, Close, Event };
 
 struct PresentMember {
   std::string room, conn, user, name;

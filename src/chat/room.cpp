@@ -1,17 +1,16 @@
 #include "chat/room.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace wsb {
 
-Room::Room(size_t history_size, uint64_t resume_floor)
-    : history_size_(history_size), resume_floor_(resume_floor) {}
+Room::Room(size_t history_size, uint64_t resume_floor, size_t shown_limit)
+    : history_size_(history_size), shown_limit_(shown_limit), resume_floor_(resume_floor) {}
 
 RoomMember* Room::find(std::string_view conn_id) {
-  for (RoomMember& m : members_) {
-    if (m.conn_id == conn_id) return &m;
-  }
-  return nullptr;
+  const auto it = index_.find(conn_id);
+  return it == index_.end() ? nullptr : &*it->second;
 }
 
 std::vector<std::string> Room::member_names() const {
@@ -19,6 +18,39 @@ std::vector<std::string> Room::member_names() const {
   names.reserve(members_.size());
   for (const RoomMember& m : members_) names.push_back(m.name);
   return names;
+}
+
+std::vector<std::string> Room::shown_names() const {
+  std::vector<std::string> names;
+  const size_t n = shown_count();
+  names.reserve(n);
+  for (auto it = members_.begin(); names.size() < n; ++it) names.push_back(it->name);
+  return names;
+}
+
+bool Room::is_shown(const RoomMember& m) const {
+  // Orders increase along the list, so the shown members are exactly those
+  // up to the last shown one.
+  return shown_count() > 0 && m.order <= last_shown_->order;
+}
+
+void Room::drop_peer(std::string_view conn_id) {
+  RoomMember* m = find(conn_id);
+  if (m == nullptr) return;
+  unlink_local(*m);
+  m->peer.reset();
+}
+
+void Room::unlink_local(RoomMember& m) {
+  if (!m.peer) return;
+  // Swap with the last slot and pop: O(1), and fan-out order between
+  // members does not matter (each member's own frames keep their order).
+  if (m.local_slot + 1 != local_.size()) {
+    LocalMember& slot = local_[m.local_slot];
+    slot = std::move(local_.back());
+    slot.member->local_slot = m.local_slot;
+  }
+  local_.pop_back();
 }
 
 std::string Room::free_name(const std::string& requested) const {
@@ -31,18 +63,41 @@ std::string Room::free_name(const std::string& requested) const {
 }
 
 void Room::add(RoomMember member) {
+  member.order = ++next_order_;
   ++name_use_[member.name];
   members_.push_back(std::move(member));
+  const MemberIt it = std::prev(members_.end());
+  index_.emplace(it->conn_id, it);
+  if (it->peer) {
+    it->local_slot = local_.size();
+    local_.push_back(LocalMember{it->peer, &*it});
+  }
+  // Joins go to the end: only a room within the limit shows the newcomer.
+  if (members_.size() <= shown_limit_) {
+    last_shown_ = it;
+    ++shown_version_;
+  }
 }
 
 bool Room::remove(std::string_view conn_id, RoomMember* removed) {
-  const auto it = std::find_if(members_.begin(), members_.end(),
-                               [&](const RoomMember& m) { return m.conn_id == conn_id; });
-  if (it == members_.end()) return false;
+  const auto found = index_.find(conn_id);
+  if (found == index_.end()) return false;
+  const MemberIt it = found->second;
+  if (is_shown(*it)) {
+    ++shown_version_;
+    if (members_.size() > shown_limit_) {
+      // The first member not shown so far moves up into the list.
+      last_shown_ = std::next(last_shown_);
+    } else if (it == last_shown_ && it != members_.begin()) {
+      last_shown_ = std::prev(it);  // everybody is shown: the new last member
+    }
+  }
+  unlink_local(*it);
+  index_.erase(found);  // before the conn_id its key views moves out
   const auto use = name_use_.find(it->name);
   if (use != name_use_.end() && --use->second == 0) name_use_.erase(use);
   *removed = std::move(*it);
-  // erase, not swap-and-pop: presence lists keep join order.
+  // A list, not swap-and-pop: presence lists keep join order.
   members_.erase(it);
   return true;
 }
@@ -55,6 +110,8 @@ std::string_view HistoryEvent::json() const {
   const size_t header = len7 == 127 ? 10 : len7 == 126 ? 4 : 2;
   return std::string_view(f).substr(header);
 }
+
+void Room::touch(uint64_t seq) { last_seq_ = std::max(last_seq_, seq); }
 
 void Room::record(uint64_t seq, FramePtr frame) {
   last_seq_ = std::max(last_seq_, seq);

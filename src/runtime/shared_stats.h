@@ -33,7 +33,7 @@ constexpr const char* kRefuseReasonNames[] = {"bad_request", "unauthorized", "fo
 static_assert(sizeof(kRefuseReasonNames) / sizeof(kRefuseReasonNames[0]) == static_cast<int>(RefuseReason::Count),
               "a name for every refusal reason");
 
-constexpr int kAppCount = 3;  // echo, chat, backend
+constexpr int kAppCount = 4;  // echo, chat, backend, pusher
 constexpr int kMaxChildSlots = 1024;
 
 // The backend bridge's requests (WSBridgeApp backend).

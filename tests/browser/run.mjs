@@ -63,13 +63,22 @@ fs.writeFileSync(extraConf, `<Location /ws/chat>
     Require all denied
   </If>
 </Location>
+# Small, so the large-room test needs only a few sockets (no other test
+# puts more than 8 members in one room).
+WSBridgePresenceLimit 8
 `);
+
+// The PHP demo's poll (htdocs/php/) keeps its votes in this file (php-fpm's
+// children, www-data, write it), so every run starts from zero.
+const pollFile = path.join(flagDir, "poll.json");
+fs.writeFileSync(pollFile, "");
+fs.chmodSync(pollFile, 0o666);
 
 function instance(cmd) {
   return spawnSync(path.join(root, "scripts/instance.sh"), [cmd, apacheDir], {
     cwd: root,
     encoding: "utf8",
-    env: { ...process.env, PORT: String(port), QUIET: "1", MODULE: module_, EXTRA_CONF: extraConf },
+    env: { ...process.env, PORT: String(port), QUIET: "1", MODULE: module_, EXTRA_CONF: extraConf, PHP: "1", POLL_FILE: pollFile },
     timeout: 30_000,
   });
 }
@@ -82,6 +91,7 @@ function startApache() {
   const base = path.join(root, "build/test-instances");
   fs.mkdirSync(base, { recursive: true });
   apacheDir = fs.mkdtempSync(path.join(base, "browser-"));
+  fs.chmodSync(apacheDir, 0o755); // Apache's children (www-data) reach php-fpm's socket in it
   const r = instance("start");
   if (r.status !== 0) {
     const err = `${r.stderr || ""}${r.stdout || ""}`.trim();
@@ -596,6 +606,119 @@ test("status-page", async () => {
   check(sizes.doc <= sizes.inner, `status page scrolls horizontally on a phone: ${JSON.stringify(sizes)}`);
   await page.screenshot({ path: path.join(shots, "status-phone.png") });
   await ctx.close();
+});
+
+test("php-demo", async () => {
+  // The live poll of htdocs/php/, whose WebSocket backend is one PHP file
+  // (poll-backend.php through php-fpm): a vote in one page shows up in the other.
+  const chat = await (await newContext()).newPage();
+  await chat.goto(`${base()}/`);
+  const href = await chat.getByTestId("php-demo-link").getAttribute("href");
+  check(href === "/php/", `the chat page's PHP demo link goes to ${href}`);
+  await chat.context().close();
+
+  const openPoll = async (ctx, who) => {
+    const page = await ctx.newPage();
+    page.on("pageerror", (e) => pageErrors.push(`poll ${who}: ${e.message}`));
+    page.on("console", (m) => { if (m.type() === "error") pageErrors.push(`poll ${who} console: ${m.text()}`); });
+    await page.goto(`${base()}/php/`);
+    await page.waitForSelector('[data-testid="conn-state"][data-state="live"]');
+    await page.waitForSelector('[data-testid="poll-option"] [data-testid="vote-button"]:not([disabled])');
+    return page;
+  };
+  const count = (page, option) => page.$eval(`[data-testid="poll-option"][data-option="${option}"]`, (e) => Number(e.dataset.count));
+  const ca = await newContext({ colorScheme: "light" });
+  const cb = await newContext();
+  const a = await openPoll(ca, "A");
+  const b = await openPoll(cb, "B");
+  const options = await a.$$eval('[data-testid="poll-option"]', (els) => els.map((e) => e.dataset.option));
+  check(options.length >= 2, `the poll shows ${options.length} options`);
+  check((await a.getByTestId("poll-question").textContent()).length > 5, "no question shown");
+
+  // Some earlier votes, each from a connection of its own (one vote per connection).
+  const earlier = [0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 3].map((i) => options[i % options.length]);
+  await b.evaluate((votes) => Promise.all(votes.map((option) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/ws/php");
+    ws.onopen = () => ws.send(JSON.stringify({ type: "vote", option }));
+    ws.onmessage = (e) => { if (JSON.parse(e.data).type === "voted") { ws.close(); resolve(); } };
+    ws.onerror = () => reject(new Error("vote socket failed"));
+  }))), earlier);
+  await a.waitForFunction((n) => Number(document.querySelector('[data-testid="poll-total"]').dataset.total) === n, earlier.length);
+
+  // A votes; B's count goes up by one, live.
+  const pick = options[1];
+  const before = await count(b, pick);
+  await a.locator(`[data-testid="poll-option"][data-option="${pick}"] [data-testid="vote-button"]`).click();
+  await b.waitForFunction(([o, n]) => Number(document.querySelector(`[data-testid="poll-option"][data-option="${o}"]`).dataset.count) === n,
+    [pick, before + 1]);
+  check(await b.$eval(`[data-testid="poll-option"][data-option="${pick}"] [data-testid="option-count"]`, (e) => e.textContent)
+    .then((t) => t.startsWith(`${before + 1} `)), "B's count text did not change");
+  // A shows its vote and cannot vote again; B still can.
+  await a.waitForSelector(`[data-testid="poll-option"][data-option="${pick}"].mine`);
+  check(await a.locator('[data-testid="vote-button"]:not([disabled])').count() === 0, "A can vote twice");
+  check(await b.locator('[data-testid="vote-button"]:not([disabled])').count() === options.length, "B's buttons are disabled");
+  check((await a.getByTestId("live-region").textContent()).includes("was counted"), "the vote was not announced");
+
+  await a.mouse.move(0, 0);
+  await sleep(500); // the bars' transition
+  const file = path.join(shots, "php-demo.png");
+  await a.screenshot({ path: file });
+  check(fs.statSync(file).size > 10_000, "PHP demo screenshot is suspiciously small");
+  if (process.env.DOCS_SCREENSHOTS) fs.copyFileSync(file, path.join(root, "docs/php-demo-screenshot.png"));
+  await ca.close();
+  await cb.close();
+});
+
+test("large-room-count", async () => {
+  // Above WSBridgePresenceLimit (8 here) the page shows the count, the first
+  // names with "and N more", and no join lines for the crowd; back within
+  // the limit, the whole list and join lines again (docs/large-rooms.md).
+  const room = uniq("crowd");
+  const ca = await newContext();
+  const a = await openChat(ca, "Ann", room);
+  const helper = await ca.newPage();
+  helper.on("pageerror", (e) => pageErrors.push(`crowd: ${e.message}`));
+  await helper.goto(`${base()}/ws/status?format=json`); // any page of this origin will do
+  // bot1..bot14 join one after another, each on a WebSocket of its own.
+  const joinBots = (from, to) => helper.evaluate(async ({ room, from, to }) => {
+    window.__bots = window.__bots || {};
+    for (let i = from; i <= to; i++) {
+      await new Promise((resolve, reject) => {
+        const ws = new WebSocket(`${location.origin.replace(/^http/, "ws")}/ws/chat?name=bot${i}`);
+        window.__bots[i] = ws;
+        ws.onerror = () => reject(new Error(`bot${i}: WebSocket error`));
+        ws.onopen = () => ws.send(JSON.stringify({ type: "join", room }));
+        ws.onmessage = (e) => { const f = JSON.parse(e.data); if (f.type === "presence" && f.you) resolve(); };
+      });
+    }
+  }, { room, from, to });
+  const panel = () => a.evaluate(() => ({
+    names: [...document.querySelectorAll('[data-testid="presence-list"] [data-testid="member"]')].map((e) => e.dataset.name),
+    more: document.querySelector('[data-testid="members-more"]')?.textContent ?? null,
+    sub: document.querySelector('[data-testid="conv-sub"]').textContent,
+    joinLines: [...document.querySelectorAll('[data-testid="system-line"][data-event="join"]')].map((e) => e.dataset.name),
+  }));
+  await joinBots(1, 14);
+  await a.waitForFunction(() => document.querySelector('[data-testid="conv-sub"]').textContent.startsWith("15 members"));
+  await a.waitForFunction(() => document.querySelector('[data-testid="members-more"]')?.textContent === "and 7 more");
+  let p = await panel();
+  const first8 = ["Ann", ...[1, 2, 3, 4, 5, 6, 7].map((i) => `bot${i}`)];
+  check(JSON.stringify(p.names) === JSON.stringify(first8), `the list shows ${p.names}`);
+  check(JSON.stringify(p.joinLines) === JSON.stringify(first8), `join lines for ${p.joinLines}: the crowd beyond 8 was announced`);
+  check((await a.locator("#members-count").textContent()) === "15", "the members badge does not say 15");
+  await a.screenshot({ path: path.join(shots, "chat-large-room.png") });
+
+  // bot1 and bot8..bot14 leave: 7 members, the whole list, no "more".
+  await helper.evaluate(() => { for (const i of [1, 8, 9, 10, 11, 12, 13, 14]) window.__bots[i].close(); });
+  await a.waitForFunction(() => document.querySelector('[data-testid="conv-sub"]').textContent.startsWith("7 members"));
+  p = await panel();
+  check(p.more === null, `still says "${p.more}" with 7 members`);
+  check(JSON.stringify(p.names) === JSON.stringify(["Ann", "bot2", "bot3", "bot4", "bot5", "bot6", "bot7"]), `the list shows ${p.names}`);
+  // Within the limit again: a join line for the next one.
+  await joinBots(15, 15);
+  await a.waitForFunction(() => [...document.querySelectorAll('[data-testid="system-line"][data-event="join"]')].some((e) => e.dataset.name === "bot15"));
+  await waitMember(a, "bot15");
+  await ca.close();
 });
 
 // ---------------------------------------------------------------- main

@@ -4,7 +4,9 @@
 //   'a'/'b' + json: a text frame from connection A/B (then the hub applies
 //                   what they published), 'r' + bytes: a raw bus record,
 //   'p' + body: a publish API call, 'x': B closes, 'g': the hub loses one
-//   record (an overrun: the engine asks for a sync, answers then apply).
+//   record (an overrun: the engine asks for a sync, answers then apply),
+//   't': a second passes and the hub ticks (presence updates). The presence
+//   limit is 1, so any room with both connections is a large room.
 // Checked: no crash/UB, and every frame a peer receives is one unmasked
 // text frame whose payload is a JSON object with a "type".
 #include <rapidjson/document.h>
@@ -72,8 +74,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   cfg.max_rooms = 4;
   cfg.rate_per_sec = 1000;
   cfg.rate_burst = 1000;
+  cfg.presence_limit = 1;
   VectorBus bus;
-  ChatEngine engine(cfg);
+  int64_t now = 1000;
+  ChatEngine engine(cfg, [&now] { return now; });
   auto pa = std::make_shared<CheckingPeer>();
   auto pb = std::make_shared<CheckingPeer>();
   auto a = std::make_unique<ChatConnection>(cfg, bus, engine, "t-1-1", "alice", false, pa, 1);
@@ -90,7 +94,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   };
   std::string_view in(reinterpret_cast<const char*>(data), size);
-  int64_t now = 1000;
   while (!in.empty()) {
     size_t nl = in.find('\n');
     std::string_view line = in.substr(0, nl);
@@ -118,6 +121,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         ++lost;
         engine.on_overrun(applied + lost, applied + lost);
         for (std::string& r : engine.take_outbox()) bus.publish(r);
+        break;
+      case 't':
+        now += 1000;
+        engine.on_tick();
         break;
       case 'x':
         if (b) {

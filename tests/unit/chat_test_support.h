@@ -91,6 +91,19 @@ class RecordingPeer : public wsb::Peer {
 using RecPeer = std::shared_ptr<RecordingPeer>;
 inline RecPeer make_peer() { return std::make_shared<RecordingPeer>(); }
 
+// A Peer that only counts what it is sent (frames and their wire bytes), for
+// storms too big to keep: single-threaded tests only.
+class CountingPeer : public wsb::Peer {
+ public:
+  bool deliver(const wsb::FramePtr& frame) override {
+    ++frames;
+    bytes += frame->size();
+    return true;
+  }
+  size_t frames = 0;
+  size_t bytes = 0;
+};
+
 // Bus records, as the hub would read them.
 
 inline std::string join_rec(const std::string& room, const std::string& conn,

@@ -15,8 +15,7 @@ namespace {
 constexpr int64_t kNow = 1800000000;  // unix seconds for Grip-Sig
 const std::string kEventsType = "application/websocket-events";
 
-BackendResponse answer(const std::string& body, HeaderList extra = {},
-                                   int status = 200) {
+BackendResponse answer(const std::string& body, HeaderList extra = {}, int status = 200) {
   BackendResponse r;
   r.status = status;
   r.headers = {{"Content-Type", kEventsType}};
@@ -156,8 +155,7 @@ TEST(BackendConn, UnusableOpenAnswersAre502) {
   };
   STRCMP_EQUAL(
       "backend answered 200 with Content-Type 'text/plain', not application/websocket-events",
-      result(BackendResponse{200, {{"Content-Type", "text/plain"}}, "OPEN\r\n"})
-          .c_str());
+      result(BackendResponse{200, {{"Content-Type", "text/plain"}}, "OPEN\r\n"}).c_str());
   STRCMP_EQUAL("malformed events: bad hex length 'zz' at offset 6",
                result(answer("OPEN\r\nTEXT zz\r\nx\r\n")).c_str());
   STRCMP_EQUAL("the answer to OPEN does not start with OPEN", result(answer("")).c_str());

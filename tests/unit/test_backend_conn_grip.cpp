@@ -164,9 +164,8 @@ TEST(BackendConnGrip, DetachClosesTheBackendSideOnly) {
 }
 
 TEST(BackendConnGrip, ADetachedConnectionKeepsItsKeepAlive) {
-  BackendConnection conn =
-      open("grip", ctl(R"({"type":"keep-alive","content":"ka","timeout":5})") +
-                       ctl(R"({"type":"subscribe","channel":"news"})"));
+  BackendConnection conn = open("grip", ctl(R"({"type":"keep-alive","content":"ka","timeout":5})") +
+                                            ctl(R"({"type":"subscribe","channel":"news"})"));
   round(conn, ctl(R"({"type":"detach"})"));
   conn.take_request(0);
   conn.on_response(answer(""), now);

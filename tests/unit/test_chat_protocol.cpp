@@ -228,6 +228,26 @@ TEST(ChatProtocol, EncodesServerFrames) {
   CHECK_FALSE(parse(encode_error(ChatError::BadJson, "x")).HasMember("room"));
 }
 
+TEST(ChatProtocol, EncodesPresenceOfLargeRooms) {
+  // Within the limit: no count, the frame rooms always had.
+  CHECK(encode_presence("r", {"a", "b"}, "b") ==
+        "{\"type\":\"presence\",\"room\":\"r\",\"members\":[\"a\",\"b\"],\"you\":\"b\"}");
+  CHECK(encode_presence("r", {"a", "b"}, "b", 2) == encode_presence("r", {"a", "b"}, "b"));
+  // Above it: the first names, the count, truncated.
+  CHECK(encode_presence("r", {"a", "b"}, "z", 5000) ==
+        "{\"type\":\"presence\",\"room\":\"r\",\"members\":[\"a\",\"b\"],\"you\":\"z\","
+        "\"count\":5000,\"truncated\":true}");
+  // Updates: no "you"; members only when given.
+  CHECK(encode_presence_update("r", 5001, true, nullptr) ==
+        "{\"type\":\"presence\",\"room\":\"r\",\"count\":5001,\"truncated\":true}");
+  const std::vector<std::string> names = {"b", "c"};
+  rapidjson::Document d = parse(encode_presence_update("r", 2, false, &names));
+  CHECK_EQUAL(2u, d["count"].GetUint64());
+  CHECK_FALSE(d["truncated"].GetBool());
+  CHECK_EQUAL(2u, d["members"].Size());
+  CHECK_FALSE(d.HasMember("you"));
+}
+
 TEST(ChatProtocol, TextWithNulSurvivesEncoding) {
   const std::string text("a\0b", 3);
   rapidjson::Document d = parse(encode_message_event("r", "bob", text, 1, 1));
