@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test suite and prints `N passed, N failed` last (summed over
-# the suites). ONLY=unit|integration|fuzz|browser runs one kind.
+# the suites). ONLY=unit|integration|fuzz|browser|pusher runs one kind.
 # A suite that cannot build or start counts as one failure.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -93,6 +93,21 @@ if want browser && [ -f tests/browser/run.mjs ]; then
     fi
   else
     tail -20 "$BUILD/logs/browser-setup.log"; record browser 0 1
+  fi
+fi
+
+if want pusher && [ -f tests/pusher/run.mjs ]; then
+  echo "-- pusher (pusher-js, laravel-echo, the pusher library; two servers on Redis)"
+  if PUSHER_NO_SOKETI=1 tests/pusher/setup.sh >"$BUILD/logs/pusher-setup.log" 2>&1 && make -s module >/dev/null 2>&1; then
+    tests/pusher/module.sh 2>&1 | tee "$BUILD/logs/pusher.log" | grep -E "^(FAIL|skip)"
+    last=$(tail -1 "$BUILD/logs/pusher.log")
+    if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+      record pusher "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+    else
+      tail -20 "$BUILD/logs/pusher.log"; record pusher 0 1
+    fi
+  else
+    tail -20 "$BUILD/logs/pusher-setup.log"; record pusher 0 1
   fi
 fi
 

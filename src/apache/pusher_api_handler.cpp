@@ -60,6 +60,15 @@ int read_body(request_rec* r, std::string* body, size_t limit, ApiError* err) {
   return 1;
 }
 
+// Queries see everything published before the request, whichever child
+// answers: this child's hub may be a moment behind the bus (another child's
+// subscribe, a Redis round trip), so wait for it, briefly.
+void catch_up(ChatEngine& engine, Bus& bus) {
+  const uint64_t target = bus.last_seq();
+  const int64_t deadline = monotonic_ms() + 250;
+  while (engine.stats().last_seq < target && monotonic_ms() < deadline) apr_sleep(1000);
+}
+
 ChannelInfo info_of(ChatEngine& engine, const std::string& ns, const std::string& channel) {
   ChannelInfo ci;
   ci.name = channel;
@@ -119,6 +128,9 @@ int pusher_api_handler(request_rec* r) {
   ChatEngine& engine = *svc.engine();
   Bus& bus = *svc.bus();
   const std::string ns = std::string("pusher/") + app->id;
+  if (target.route != ApiRoute::Events && target.route != ApiRoute::BatchEvents &&
+      target.route != ApiRoute::TerminateUserConnections)
+    catch_up(engine, bus);
 
   switch (target.route) {
     case ApiRoute::Events: {
@@ -126,6 +138,7 @@ int pusher_api_handler(request_rec* r) {
       if (!(e = parse_trigger(body, limits, &ev)).ok()) return fail(r, e, app->id);
       if (!publish_event(bus, ns, ev)) return fail(r, ApiError{503, "the bus did not take the event"}, app->id);
       std::vector<ChannelInfo> infos;
+      if (ev.info.any()) catch_up(engine, bus);
       if (ev.info.any())
         for (const std::string& ch : ev.channels) infos.push_back(info_of(engine, ns, ch));
       return reply(r, 200, render_trigger_result(infos, ev.info));

@@ -861,8 +861,9 @@ test("echo: whisper + listenForWhisper", async () => {
   const own = [];
   const chanA = alice.join(room).listenForWhisper("typing", (d) => own.push(d));
   const chanB = bob.join(room).listenForWhisper("typing", (d) => fromBob.push(d));
-  await echoSubscribed(chanA, "alice joins");
-  await echoSubscribed(chanB, "bob joins");
+  // Both waits start now: subscribed() only sees a success that comes later.
+  const joined = [echoSubscribed(chanA, "alice joins"), echoSubscribed(chanB, "bob joins")];
+  await Promise.all(joined);
   chanA.whisper("typing", { name: "Alice", typing: true });
   await until(() => fromBob.length >= 1, STEP_MS, "the whisper");
   await sleep(SETTLE_MS);
