@@ -28,6 +28,8 @@ import PusherJsModule from "pusher-js";
 import Pusher from "pusher";
 import Echo from "laravel-echo";
 import WebSocket from "ws";
+import { execFile } from "node:child_process";
+import path from "node:path";
 
 const PusherJs = PusherJsModule.default || PusherJsModule;
 const env = process.env;
@@ -382,6 +384,19 @@ test("public: a triggered event arrives once, with the right data", async () => 
   await sleep(SETTLE_MS);
   check(got.length === 1, `received ${got.length} times`);
   check(j(got[0].data) === j(payload), `data ${j(got[0].data)} != ${j(payload)}`);
+});
+
+test("php: an event triggered by plain PHP, signed as pusher-php-server signs it", async () => {
+  const name = uniq("php");
+  const p = client();
+  const { ch } = await subscribed(p, name);
+  const got = record(ch, "OrderShipped");
+  const here = path.dirname(new URL(import.meta.url).pathname);
+  const out = await new Promise((resolve, reject) => execFile("php", [path.join(here, "trigger.php"), name,
+    "OrderShipped", JSON.stringify({ id: 42 })], { timeout: 10000 }, (err, stdout) => err ? reject(err) : resolve(stdout)));
+  check(out.trim() === "200 {}", `trigger.php answered ${out.trim()}`);
+  await until(() => got.length >= 1, STEP_MS, "the event");
+  check(got[0].data.id === 42, `data ${j(got[0].data)}`);
 });
 
 test("public: events from one publisher arrive in order", async () => {
