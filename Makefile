@@ -40,7 +40,7 @@ UNIT_CXXFLAGS = $(CXXSTD) $(WARN) -O1 -g -pthread $(INC) -Itests/unit
 CPPUTEST_LIBS := -lCppUTest -lCppUTestExt
 
 .PHONY: loadgen all module deps unit unit-tsan test test-unit test-integration test-browser \
-        fuzz run stop reload install bench bench-compare clean deb test-deb test-fresh
+        fuzz run stop reload install bench bench-compare bench-backend clean deb test-deb test-fresh
 
 all: module
 
@@ -126,6 +126,10 @@ bench: deps module
 
 bench-compare: deps module
 	@scripts/bench-compare.sh
+
+# Echo through the same PHP backend: the in-process bridge vs Pushpin.
+bench-backend: deps module loadgen
+	@scripts/bench-backend.sh
 
 $(BUILD)/loadgen: $(wildcard bench/*.cpp bench/*.h) src/protocol/frame_encoder.cpp src/protocol/masking.cpp | deps
 	@mkdir -p $(BUILD)

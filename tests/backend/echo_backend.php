@@ -39,7 +39,9 @@ foreach (getallheaders() as $k => $v) $headers[] = [$k, $v];
 $body = file_get_contents('php://input');
 $log = getenv('WSB_BACKEND_LOG');
 if ($log) {
+    // query/get: the query string as this script sees it, raw and parsed
     $line = json_encode(['method' => $_SERVER['REQUEST_METHOD'], 'uri' => $_SERVER['REQUEST_URI'],
+        'query' => $_SERVER['QUERY_STRING'] ?? '', 'get' => (object)$_GET,
         'headers' => $headers, 'body_b64' => base64_encode($body), 'time' => microtime(true)]);
     file_put_contents($log, $line . "\n", FILE_APPEND | LOCK_EX);
 }

@@ -124,13 +124,21 @@ class Pushpin:
     """zurl + the pushpin runner on free loopback ports, routed to a backend."""
 
     def __init__(self, backend_port, backend_host="127.0.0.1", sig_key="reference-key",
-                 sig_iss="pushpin", route_params="over_http", log_level=2, zurl_timeout_s=600):
+                 sig_iss="pushpin", route_params="over_http", log_level=2, zurl_timeout_s=600,
+                 client_buffer_size=8192, client_maxconn=1000):
         self.backend = "%s:%d" % (backend_host, backend_port)
         self.sig_key = sig_key
         self.sig_iss = sig_iss
         self.route_params = route_params
         self.log_level = log_level
         self.zurl_timeout_s = zurl_timeout_s
+        # condure's per-connection buffer. With Pushpin's default 8192 a
+        # client message that does not fit is held back for good (a 100 KB
+        # one was never delivered): a comparison with large messages sets it
+        # larger. Pushpin's own cap stays: a client message of 200,000 bytes
+        # or more makes it drop the client's TCP connection.
+        self.client_buffer_size = client_buffer_size
+        self.client_maxconn = client_maxconn
         self.dir = tempfile.mkdtemp(prefix="pushpin-ref-")
         self.rundir = os.path.join(self.dir, "run")
         self.logdir = os.path.join(self.dir, "log")
@@ -171,8 +179,8 @@ services=condure,pushpin-proxy,pushpin-handler
 http_port=127.0.0.1:%(http_port)d
 logdir=%(logdir)s
 log_level=%(log_level)d
-client_buffer_size=8192
-client_maxconn=1000
+client_buffer_size=%(client_buffer_size)d
+client_maxconn=%(client_maxconn)d
 condure_bin=condure
 zurl_bin=zurl
 
@@ -213,7 +221,8 @@ stats_subscription_ttl=60
 stats_report_interval=10
 stats_format=tnetstring
 """ % dict(dir=self.dir, rundir=self.rundir, http_port=self.http_port, logdir=self.logdir,
-           log_level=self.log_level, sig_iss=self.sig_iss, sig_key=self.sig_key,
+           log_level=self.log_level, client_buffer_size=self.client_buffer_size,
+           client_maxconn=self.client_maxconn, sig_iss=self.sig_iss, sig_key=self.sig_key,
            publish_port=self.publish_port, push_in=self._ipc("ref-push-in"),
            push_in_sub=self._ipc("ref-push-in-sub"), stats=self._ipc("ref-stats"),
            command=self._ipc("ref-command"))
