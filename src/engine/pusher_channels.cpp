@@ -52,7 +52,10 @@ void PusherChannels::apply_subscribe(const ChatRecord& r, long local_pid) {
   s.channels.emplace(r.channel, presence ? r.user : std::string());
   Channel& ch = channels_[key(r.ns, r.channel)];
   const bool mine = r.pid == local_pid;
-  if (ch.subscriptions++ == 0) report(PusherHook::Occupied, r.ns, r.channel, "", mine);
+  if (ch.subscriptions++ == 0) {
+    report(PusherHook::Occupied, r.ns, r.channel, "", mine);
+    if (ch.cache && idle_caches_ > 0) --idle_caches_;
+  }
   bool new_member = false;
   if (presence) {
     MemberState& m = ch.members[r.user];
@@ -77,6 +80,7 @@ void PusherChannels::apply_subscribe(const ChatRecord& r, long local_pid) {
     for (const auto& m : ch.members) members.push_back(PusherRender::Member{m.first, m.second.info});
   deliver_(local->second.peer, render_.subscription_succeeded(r.channel, presence ? &members : nullptr));
   if (is_cache(r.channel)) {
+    if (ch.cache && r.ts - ch.cache_ts > kCacheTtlMs) ch.cache.reset();  // expired
     if (ch.cache) {
       deliver_(local->second.peer, render_.event(r.channel, ch.cache->first, ch.cache->second, ""));
     } else {
@@ -110,10 +114,10 @@ void PusherChannels::leave_channel(const std::string& socket_id, Socket& s, cons
   }
   if (--ch.subscriptions == 0) {
     report(PusherHook::Vacated, s.ns, channel, "", mine);
-    // A cache channel keeps its last event while it is occupied only
-    // (Pusher: the cache lives for 30 minutes; we keep it for as long as
-    // the channel has subscribers, and then for the record's TTL below).
-    if (!ch.cache) channels_.erase(it);
+    // A vacated cache channel keeps its last event (bounded: see
+    // kMaxIdleCaches and kCacheTtlMs); any other vacated channel goes.
+    if (ch.cache && idle_caches_ < kMaxIdleCaches) ++idle_caches_;
+    else channels_.erase(it);
   }
 }
 
@@ -132,8 +136,19 @@ void PusherChannels::apply_leave(const ChatRecord& r, long local_pid) {
 
 void PusherChannels::apply_event(const ChatRecord& r) {
   if (is_cache(r.channel)) {
-    Channel& ch = channels_[key(r.ns, r.channel)];
-    ch.cache = std::make_pair(r.name, r.data);
+    auto it = channels_.find(key(r.ns, r.channel));
+    const bool occupied = it != channels_.end() && it->second.subscriptions > 0;
+    // An unoccupied channel keeps an event only while few do (bounded memory).
+    if (it != channels_.end() || idle_caches_ < kMaxIdleCaches) {
+      if (it == channels_.end()) {
+        it = channels_.emplace(key(r.ns, r.channel), Channel()).first;
+        ++idle_caches_;
+      } else if (!occupied && !it->second.cache) {
+        ++idle_caches_;
+      }
+      it->second.cache = std::make_pair(r.name, r.data);
+      it->second.cache_ts = r.ts;
+    }
   }
   const auto* subs = subs_.subscribers(r.ns, r.channel);
   if (!subs) return;

@@ -98,7 +98,14 @@ class PusherChannels {
     size_t subscriptions = 0;
     std::map<std::string, MemberState> members;  // presence: user_id -> info, sockets
     std::optional<std::pair<std::string, std::string>> cache;  // event, data
+    int64_t cache_ts = 0;  // the bus time of the cached event (records' ts)
   };
+  // Cache channels keep their last event for 30 minutes (Pusher's rule),
+  // judged by record times so every process decides alike; at most
+  // kMaxIdleCaches channels without subscribers keep one.
+  static constexpr int64_t kCacheTtlMs = 30 * 60 * 1000;
+  static constexpr size_t kMaxIdleCaches = 10000;
+  size_t idle_caches_ = 0;
   struct Socket {  // every process knows every socket's subscriptions
     std::string ns;
     long pid = 0;

@@ -21,7 +21,7 @@ constexpr long kHere = 7, kThere = 9;
 const std::string kNs = "pusher/1";
 
 std::string psub(const std::string& sock, const std::string& ch, long pid, const std::string& user = "",
-                 const std::string& info = "") {
+                 const std::string& info = "", int64_t ts = 1) {
   ChatRecord r;
   r.type = RecordType::PusherSubscribe;
   r.ns = kNs;
@@ -30,7 +30,7 @@ std::string psub(const std::string& sock, const std::string& ch, long pid, const
   r.pid = pid;
   r.user = user;
   r.data = info;
-  r.ts = 1;
+  r.ts = ts;
   return encode_record(r);
 }
 
@@ -180,4 +180,15 @@ TEST(PusherChannels, ChannelQueriesByPrefixAndAppsNeverMix) {
   en.apply(pleave("2.3"));
   CHECK_EQUAL(2u, en.e.pusher_channels(kNs, "").size());
   CHECK_FALSE(en.e.pusher_channel(kNs, "public-c").has_value());
+}
+
+TEST(PusherChannels, ACachedEventExpiresAfterThirtyMinutesOfBusTime) {
+  Engine en;
+  en.apply(pevent("cache-x", "e", "{}"));  // ts 1, nobody subscribed
+  auto a = en.attach("1.1");
+  en.apply(psub("1.1", "cache-x", kHere, "", "", 1 + 29 * 60 * 1000));
+  STRCMP_EQUAL("e", event_of(a->last()).c_str());
+  auto b = en.attach("1.2");
+  en.apply(psub("1.2", "cache-x", kHere, "", "", 1 + 31 * 60 * 1000));
+  STRCMP_EQUAL("pusher:cache_miss", event_of(b->last()).c_str());
 }
