@@ -266,7 +266,7 @@ void json_error(request_rec* r, int status, const char* code, const char* reason
 // Pushpin's /publish/) rather than a chat message.
 bool is_grip_publish(const std::string& body) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());  // no recursion on hostile nesting
   return !doc.HasParseError() && doc.IsObject() && doc.HasMember("items");
 }
 

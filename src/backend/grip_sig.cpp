@@ -26,7 +26,7 @@ bool hmac_sha256(std::string_view key, std::string_view data, std::string* mac) 
 }
 
 bool parse_json(std::string_view text, rapidjson::Document* doc) {
-  doc->Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
+  doc->Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(text.data(), text.size());
   return !doc->HasParseError() && doc->IsObject();
 }
 
