@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <utility>
 
 APLOG_USE_MODULE(wsbridge);
 
@@ -88,6 +91,22 @@ apr_status_t body_in(ap_filter_t* f, apr_bucket_brigade* bb, ap_input_mode_t mod
   return APR_SUCCESS;
 }
 
+// A copy of a vhost's server record with another Timeout, made once per
+// (vhost, timeout) and kept for the process's life: mod_proxy keeps its
+// backend connections (and their base_server) beyond the sub-request and
+// shuts them down when the child exits, so the copy must outlive it too.
+server_rec* server_with_timeout(server_rec* s, apr_interval_time_t timeout) {
+  static std::mutex mu;
+  static std::map<std::pair<server_rec*, apr_interval_time_t>, server_rec*> copies;
+  std::lock_guard<std::mutex> lock(mu);
+  server_rec*& copy = copies[{s, timeout}];
+  if (!copy) {
+    copy = static_cast<server_rec*>(apr_pmemdup(s->process->pool, s, sizeof(server_rec)));
+    copy->timeout = timeout;
+  }
+  return copy;
+}
+
 ap_filter_t* make_filter(apr_pool_t* p, ap_filter_rec_t* rec, conn_rec* c) {
   auto* f = static_cast<ap_filter_t*>(apr_pcalloc(p, sizeof(ap_filter_t)));
   f->frec = rec;
@@ -166,9 +185,7 @@ BackendResponse SubrequestClient::call(const BackendRequest& request) {
                   }());
     // WSBridgeBackendTimeout: handlers that wait on something (mod_proxy_*
     // without their own timeout, CGI) use the request's server Timeout.
-    auto* s = static_cast<server_rec*>(apr_pmemdup(rr->pool, rr->server, sizeof(server_rec)));
-    s->timeout = timeout_;
-    rr->server = s;
+    rr->server = server_with_timeout(rr->server, timeout_);
     int rc = ap_run_sub_req(rr);
     resp.status = (rc == OK || rc == DONE) ? rr->status : rc;
     if (rc != OK && rc != DONE)
