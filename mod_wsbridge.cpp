@@ -17,6 +17,7 @@
 #include "apache/chat_service.h"
 #include "apache/pusher_handler.h"
 #include "apache/config.h"
+#include "apache/deferred_session.h"
 #include "apache/handler.h"
 
 extern "C" {
@@ -149,6 +150,7 @@ void register_hooks(apr_pool_t*) {
   ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_child_stopping(child_stopping, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_handler(upgrade_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_pre_close_connection(run_deferred_session, nullptr, nullptr, APR_HOOK_FIRST);
   ap_hook_handler(status_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_handler(publish_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_handler(pusher_api_handler, nullptr, nullptr, APR_HOOK_MIDDLE);

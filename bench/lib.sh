@@ -110,14 +110,37 @@ bench_wsbridge_start() {
   bench_wait_children "$dir/httpd.pid" "$children"
 }
 
-# Capacity tuning for N idle WebSockets: each holds an Apache worker thread,
-# so one child per 500 connections (+1 spare), 256K thread stacks, and
-# WSBridgeMaxConnections above N (its default is 10,000).
-bench_capacity_children() { echo $(( ($1 + 499) / 500 + 1 )); }
+# Capacity tuning for N idle WebSockets (docs/capacity.md). Each holds an
+# Apache worker thread, so:
+#   - one child per CPU (BENCH_S3_CHILDREN) with ListenCoresBucketsRatio 1:
+#     each child gets a listening socket of its own (SO_REUSEPORT) and the
+#     kernel spreads connections across them by hash, evenly. Several
+#     children on one socket race for every accept() and fill unevenly (at
+#     10,000 over 7 children x 2,000: 1,208 to 1,958 per child, one child
+#     none), and a full child answers 503 while another has room. Few
+#     children also means fewer copies of the chat's rooms and of the
+#     libraries' pages;
+#   - threads per child: the child's share of N plus 10%, plus the reserve
+#     (WSBridgeReserveWorkers BENCH_S3_RESERVE, 32; the default, 1/8 of the
+#     threads, would keep 690 of 5,532 idle);
+#   - ExtendedStatus Off: with it (the default once mod_status is loaded)
+#     the end of every request, the upgrade included, calls times(), which
+#     walks every thread of the child: +70 us per handshake at 2,000 threads;
+#   - ThreadStackSize BENCH_S3_STACK (128K): the deepest stack page touched
+#     was 56 KiB below the top (72 KiB at LogLevel trace8); 64K overflows.
+S3_CHILDREN=${BENCH_S3_CHILDREN:-$(nproc)}
+S3_RESERVE=${BENCH_S3_RESERVE:-32}
+S3_STACK=${BENCH_S3_STACK:-131072}
+bench_capacity_children() { echo "$S3_CHILDREN"; }
+bench_capacity_threads() { echo $(( ($1 * 11 / 10 + S3_CHILDREN - 1) / S3_CHILDREN + S3_RESERVE )); }
+bench_capacity_conf() {
+  printf '%s\n' "ThreadStackSize $S3_STACK" "ListenCoresBucketsRatio 1" "ExtendedStatus Off" \
+    "MaxConnectionsPerChild 0"
+}
 bench_wsbridge_capacity_start() {
   local dir=$1 port=$2 conns=$3
-  bench_wsbridge_start "$dir" "$port" "$(bench_capacity_children "$conns")" 500 "ThreadStackSize 262144
-WSBridgeMaxConnections $((conns * 2))"
+  bench_wsbridge_start "$dir" "$port" "$S3_CHILDREN" "$(bench_capacity_threads "$conns")" "$(bench_capacity_conf)
+WSBridgeReserveWorkers $S3_RESERVE"
 }
 
 bench_stop() {

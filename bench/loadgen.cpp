@@ -37,6 +37,9 @@ const char kUsage[] =
     "  --size B            text bytes per message, >= 40 (64)\n"
     "  --duration D --warmup W --drain D   seconds (10, 1, 3)\n"
     "  --hold H            connect: seconds the idle connections are held (20)\n"
+    "  --join              connect, chat: every connection joins --room on open; reports when\n"
+    "                      the room settles (every presence in, then --quiet s without a frame)\n"
+    "  --settle-timeout S --quiet S   connect --join: bounds (120, 1)\n"
     "  --threads T         worker threads (1)\n"
     "  --concurrency N     handshakes in flight (200)\n"
     "  --connect-timeout S per connection and for the whole connect phase (30)\n"
@@ -179,6 +182,40 @@ int run(const Options& o) {
   int64_t t0 = 0, t1 = 0;
   double fanout = 0;
   long long sent_window = 0, recv_window = 0;
+  // Connect mode: the server's CPU over the connect phase (from the idle
+  // snapshot, taken before the first connect) per handshake.
+  ServerSnapshot s_connected;
+  rusage ru_connected{};
+  int64_t settle_last_rx = 0;
+  long long join_frames = 0;
+  bool settled = false;
+  if (o.mode == Mode::Connect) {
+    if (server) s_connected = snapshot(roots, false);
+    getrusage(RUSAGE_SELF, &ru_connected);
+  }
+  if (o.mode == Mode::Connect && o.join && connected > 0) {
+    // The room settles when every member has its presence and no frame
+    // has arrived anywhere for --quiet seconds (the join storm is over).
+    const int64_t quiet = static_cast<int64_t>(o.quiet * 1e9);
+    const int64_t until = std::min(deadline - int64_t{5000000000},
+                                   mono_ns() + static_cast<int64_t>(o.settle_timeout * 1e9));
+    for (;;) {
+      int64_t last = 0;
+      for (auto& w : workers) last = std::max(last, w->pub_last_rx.load(std::memory_order_relaxed));
+      int64_t now = mono_ns();
+      if (sum(&Worker::pub_joined) >= sum(&Worker::pub_open) && last > 0 && now - last >= quiet) {
+        settled = true;
+        settle_last_rx = last;
+        break;
+      }
+      if (now >= until) {
+        settle_last_rx = last;
+        break;
+      }
+      sleep_ms(20);
+    }
+    join_frames = sum(&Worker::pub_frames);
+  }
   if (o.mode == Mode::Connect) {
     int64_t until = std::min(deadline - int64_t{5000000000}, mono_ns() + static_cast<int64_t>(o.hold * 1e9));
     while (mono_ns() < until) sleep_ms(50);
@@ -210,6 +247,7 @@ int run(const Options& o) {
   if (mono_ns() >= deadline) timed_out = true;
   sh.phase.store(kPhaseClose, std::memory_order_release);
   for (auto& t : threads) t.join();
+  const long long joined_total = sum(&Worker::pub_joined);
   rusage ru_end;
   getrusage(RUSAGE_SELF, &ru_end);
 
@@ -236,6 +274,8 @@ int run(const Options& o) {
     s.max_send_lag = std::max(s.max_send_lag, x.max_send_lag);
     s.first_connect = std::min(s.first_connect, x.first_connect);
     s.last_handshake = std::max(s.last_handshake, x.last_handshake);
+    s.first_join = std::min(s.first_join, x.first_join);
+    s.last_join = std::max(s.last_join, x.last_join);
     if (s.first_error.empty()) s.first_error = x.first_error;
     if (x.last_close_code) s.last_close_code = x.last_close_code;
     lat.merge(w->latency);
@@ -275,6 +315,24 @@ int run(const Options& o) {
     double per_rss = held > 0 && server ? static_cast<double>(rss1 - rss0) / held : 0;
     double per_pss = held > 0 && server && o.pss ? static_cast<double>(pss1 - pss0) / held : 0;
     j.num("hold_sec", o.hold).num("held", static_cast<double>(held));
+    const double connect_sec = hs_span > 0 ? hs_span : 1;
+    const double cli_connect = cpu_of(ru_connected);
+    j.num("client_cpu_connect_cores", std::round(cli_connect / connect_sec * 1000) / 1000);
+    if (server) {
+      double cpu = cpu_between(idle, s_connected);
+      j.num("server_cpu_connect_cores", std::round(cpu / connect_sec * 1000) / 1000)
+          .num("server_cpu_us_per_handshake", connected > 0 ? std::round(cpu * 1e6 / connected * 10) / 10 : 0);
+    }
+    if (o.join) {
+      long long members = joined_total;
+      double join_all = s.last_join > s.first_join ? (s.last_join - s.first_join) / 1e6 : 0;
+      double settle = settle_last_rx > s.first_join ? (settle_last_rx - s.first_join) / 1e6 : 0;
+      j.num("members", static_cast<double>(members))
+          .num("settled", settled ? 1 : 0)
+          .num("join_all_ms", std::round(join_all))
+          .num("settle_ms", std::round(settle))
+          .num("join_frames", static_cast<double>(join_frames));
+    }
     if (server) {
       j.num("server_processes_before", static_cast<double>(idle.procs.size()))
           .num("server_processes_after", static_cast<double>(held_snap.procs.size()))
@@ -291,9 +349,19 @@ int run(const Options& o) {
                   connected, o.clients, hs_rate, ms(hs.quantile(0.5)).c_str(), ms(hs.quantile(0.99)).c_str(),
                   held, o.hold);
     human = line;
+    if (o.join) {
+      std::snprintf(line, sizeof line, "; %lld joined, room %s after %.0f ms (last join %.0f ms, %lld frames)",
+                    joined_total, settled ? "settled" : "NOT settled",
+                    settle_last_rx > s.first_join ? (settle_last_rx - s.first_join) / 1e6 : 0.0,
+                    s.last_join > s.first_join ? (s.last_join - s.first_join) / 1e6 : 0.0, join_frames);
+      human += line;
+    }
     if (server) {
       std::snprintf(line, sizeof line, "; server RSS %ld -> %ld KiB (%.1f KiB/conn), PSS %.1f KiB/conn",
                     rss0, rss1, per_rss, per_pss);
+      human += line;
+      std::snprintf(line, sizeof line, "; server CPU %.0f us/handshake",
+                    connected > 0 ? cpu_between(idle, s_connected) * 1e6 / connected : 0.0);
       human += line;
     }
   } else {

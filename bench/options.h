@@ -27,6 +27,9 @@ struct Options {
   double warmup = 1;         // seconds of traffic before the measurement
   double drain = 3;          // seconds to wait for the window's stragglers
   double hold = 20;          // connect: seconds the connections stay open idle
+  bool join = false;         // connect + chat: every connection joins --room on open
+  double settle_timeout = 120;  // connect --join: longest wait for the room to settle
+  double quiet = 1;          // connect --join: settled = no frame for this long
   double connect_timeout = 30;
   double max_time = 0;       // hard cap on the run; 0 = derived
   int threads = 1;
@@ -83,6 +86,7 @@ inline std::string parse_options(int argc, char** argv, Options* o) {
     std::string k = argv[i];
     if (k == "--no-self-receive") { o->self_receive = false; continue; }
     if (k == "--no-pss") { o->pss = false; continue; }
+    if (k == "--join") { o->join = true; continue; }
     if (i + 1 >= argc) return "missing value for " + k;
     const char* v = argv[++i];
     double d = 0;
@@ -107,6 +111,8 @@ inline std::string parse_options(int argc, char** argv, Options* o) {
     else if (k == "--warmup") o->warmup = d;
     else if (k == "--drain") o->drain = d;
     else if (k == "--hold") o->hold = d;
+    else if (k == "--settle-timeout") o->settle_timeout = d;
+    else if (k == "--quiet") o->quiet = d;
     else if (k == "--connect-timeout") o->connect_timeout = d;
     else if (k == "--max-time") o->max_time = d;
     else if (k == "--threads") o->threads = static_cast<int>(d);
@@ -120,8 +126,11 @@ inline std::string parse_options(int argc, char** argv, Options* o) {
     return "clients, threads, window and concurrency must be >= 1 (threads <= 64)";
   if (o->mode != Mode::Connect && o->size < 40) return "--size must be >= 40 (the text carries a 33-byte stamp)";
   if (o->duration <= 0 || o->warmup < 0 || o->drain < 0 || o->rate < 0) return "bad duration/warmup/drain/rate";
+  if (o->join && (o->mode != Mode::Connect || o->proto != Proto::Chat)) return "--join is for connect --proto chat";
+  if (o->settle_timeout <= 0 || o->quiet <= 0) return "bad settle-timeout/quiet";
   if (o->max_time <= 0)
-    o->max_time = o->connect_timeout + 15 + o->warmup + o->drain + (o->mode == Mode::Connect ? o->hold : o->duration);
+    o->max_time = o->connect_timeout + 15 + o->warmup + o->drain + (o->mode == Mode::Connect ? o->hold : o->duration) +
+                  (o->join ? o->settle_timeout + o->quiet : 0);
   return "";
 }
 

@@ -38,9 +38,12 @@ FIGURES = {
         ("held", "held", True),
         ("handshakes_per_sec", "handshakes/s", True),
         ("handshake_p99_ms", "hs p99 ms", False),
+        ("server_cpu_us_per_handshake", "srv us/hs", False),
         ("kib_per_conn_rss", "KiB/conn RSS", False),
         ("kib_per_conn_pss", "KiB/conn PSS", False),
+        ("server_rss_mib_before", "idle RSS MiB", False),
         ("server_rss_mib_after", "srv RSS MiB", False),
+        ("settle_ms", "settle ms", False),
     ],
 }
 
@@ -56,6 +59,8 @@ def flatten(run):
         r["handshake_p99_ms"] = hs["p99"] / 1000.0
     if "server_rss_kib_after" in run:
         r["server_rss_mib_after"] = run["server_rss_kib_after"] / 1024.0
+    if "server_rss_kib_before" in run:
+        r["server_rss_mib_before"] = run["server_rss_kib_before"] / 1024.0
     errs = run.get("errors") or {}
     r["error_count"] = sum(v for v in errs.values() if isinstance(v, (int, float)))
     return r

@@ -130,6 +130,8 @@ void Worker::run() {
     pub_open.store(open_, std::memory_order_relaxed);
     pub_joined.store(joined_, std::memory_order_relaxed);
     pub_done.store(done_, std::memory_order_relaxed);
+    pub_last_rx.store(last_rx_ns_, std::memory_order_relaxed);
+    pub_frames.store(st.other_frames, std::memory_order_relaxed);
 
     int64_t wait = 5000000;  // 5 ms: phase changes and housekeeping
     if (next_due != INT64_MAX) wait = std::max<int64_t>(0, std::min(wait, next_due - now));
@@ -182,6 +184,17 @@ void Worker::on_frame(Conn& c, uint8_t op, const uint8_t* p, size_t len, int64_t
 }
 
 void Worker::on_data(Conn& c, const uint8_t* p, size_t len, int64_t now) {
+  if (o_.mode == Mode::Connect) {
+    // --join: the room's join storm (history, system joins, presence).
+    ++st.other_frames;
+    last_rx_ns_ = now;
+    if (o_.join && !c.joined && find(p, std::min<size_t>(len, 24), "\"type\":\"presence\"")) {
+      c.joined = true;
+      ++joined_;
+      st.last_join = std::max(st.last_join, now);
+    }
+    return;
+  }
   const uint8_t* m = p;
   size_t mlen = len;
   if (o_.proto == Proto::Chat && o_.mode == Mode::Broadcast) {

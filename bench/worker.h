@@ -62,6 +62,8 @@ struct WorkerStats {
   int64_t max_send_lag = 0;    // rate mode: worst lateness of a scheduled send
   int64_t first_connect = INT64_MAX;
   int64_t last_handshake = 0;
+  int64_t first_join = INT64_MAX;  // connect --join: first join sent
+  int64_t last_join = 0;           // connect --join: last own presence received
   int last_close_code = 0;
   std::string first_error;
 };
@@ -92,6 +94,8 @@ class Worker {
   std::atomic<int> pub_open{0};
   std::atomic<int> pub_joined{0};
   std::atomic<int> pub_done{0};  // connections that finished connecting (ok or not)
+  std::atomic<int64_t> pub_last_rx{0};      // connect --join: last frame seen
+  std::atomic<uint64_t> pub_frames{0};      // connect --join: frames seen
 
  private:
   void build_templates();
@@ -132,6 +136,7 @@ class Worker {
   int open_ = 0;
   int joined_ = 0;
   int done_ = 0;
+  int64_t last_rx_ns_ = 0;
   uint64_t sent_window_ = 0;
   uint64_t recv_window_ = 0;
   int64_t t0_ = INT64_MAX, t1_ = INT64_MAX;

@@ -134,7 +134,8 @@ bool Worker::on_handshake_bytes(Conn& c, const uint8_t* p, size_t n, int64_t now
   c.st = ConnState::Open;
   handshake.record(now - c.t_connect);
   st.last_handshake = std::max(st.last_handshake, now);
-  if (o_.proto == Proto::Chat && o_.mode == Mode::Broadcast) {
+  if (o_.proto == Proto::Chat && (o_.mode == Mode::Broadcast || o_.join)) {
+    st.first_join = std::min(st.first_join, now);
     std::string join = "{\"type\":\"join\",\"room\":\"" + o_.room + "\",\"name\":\"c" + std::to_string(c.gid) + "\"}";
     queue_frame(c, kOpText, reinterpret_cast<const uint8_t*>(join.data()), join.size());
   } else {

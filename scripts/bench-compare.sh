@@ -19,8 +19,13 @@
 # Installs what is missing (apt-get: nginx, libnginx-mod-nchan, nodejs, npm;
 # npm: ws and bufferutil into build/bench/compare/node).
 #
+# S3 runs the module twice (S3-echo: echo connections; S3-chat: chat
+# connections that all join one room) and each peer once (its clients all
+# subscribe to one channel as they connect), shown beside both.
+#
 # Environment: BENCH_QUICK, BENCH_REPS, BENCH_THREADS, BENCH_PORT,
-# BENCH_S3_CONNS as in scripts/bench.sh; BENCH_SCENARIOS="S1 S2 S3";
+# BENCH_S3_CONNS, BENCH_S3_HOLD, BENCH_S3_CHILDREN, BENCH_S3_RESERVE,
+# BENCH_S3_STACK as in scripts/bench.sh; BENCH_SCENARIOS="S1 S2 S3";
 # BENCH_PEERS="nchan node" (add node-direct for the hub without Apache);
 # NCHAN_WORKERS (1: nchan's inter-worker IPC made its latency 10x worse
 # with 2 on a 2-CPU machine; see docs/benchmark.md).
@@ -40,7 +45,8 @@ PEERS=${BENCH_PEERS:-nchan node}
 THREADS=${BENCH_THREADS:-1}
 S3_CONNS=${BENCH_S3_CONNS:-$([ -n "$QUICK" ] && echo 2000 || echo 10000)}
 NCHAN_WORKERS=${NCHAN_WORKERS:-1}
-if [ -n "$QUICK" ]; then DUR=3; WARM=1; HOLD=5; else DUR=10; WARM=2; HOLD=20; fi
+if [ -n "$QUICK" ]; then DUR=3; WARM=1; HOLD=5; else DUR=10; WARM=2; HOLD=10; fi
+HOLD=${BENCH_S3_HOLD:-$HOLD}
 RESULTS=$out/results.jsonl
 : > "$RESULTS"
 MODULE=${MODULE:-$BUILD/mod_wsbridge.so}
@@ -183,7 +189,7 @@ declare -A URL PROTO PIDS
 start_servers() {
   local kind=$1 conns=$2 p hp children threads stack="" srv; shift 2
   if [ "$kind" = fanout ]; then children=2; threads=100
-  else children=$(bench_capacity_children "$conns"); threads=500; stack="ThreadStackSize 262144"; fi
+  else children=$(bench_capacity_children "$conns"); threads=$(bench_capacity_threads "$conns"); stack=$(bench_capacity_conf); fi
   for srv in "$@"; do
     p=$(bench_free_port "$port"); port=$((p + 1))
     case $srv in
@@ -233,15 +239,38 @@ if has S1 || has S2; then
   bench_stop_peers
 fi
 
+# The last result line again under another scenario name (a peer's one run
+# shown beside both of the module's S3 runs).
+copy_last_result() {
+  local line; line=$(tail -1 "$RESULTS")
+  printf '%s\n' "$line" | sed "s/\"scenario\":\"[^\"]*\"/\"scenario\":\"$1\"/" >> "$RESULTS"
+}
+
 if has S3; then
   for r in $(seq 1 "$REPS"); do
     for srv in $servers; do
-      # One server at a time, fresh: its idle RSS is the baseline.
+      if [ "$srv" = wsbridge ]; then
+        # Echo connections, then chat connections that all join one room;
+        # each on a fresh server: its idle RSS is the baseline.
+        for app in echo chat; do
+          start_servers capacity "$S3_CONNS" wsbridge
+          sleep 3
+          extra=(--proto chat --join --room bench); [ "$app" = echo ] && extra=()
+          # shellcheck disable=SC2086
+          bench_run wsbridge "S3-$app" "$r" -- connect --url "${URL[wsbridge]%/ws/chat}/ws/$app" --clients "$S3_CONNS" \
+            --hold "$HOLD" --concurrency 200 --threads "$THREADS" ${PIDS[wsbridge]} "${extra[@]}" || true
+          bench_stop_peers
+        done
+        continue
+      fi
+      # A peer relays raw frames: every connection subscribes to the one
+      # channel as it connects, so its one run stands beside both.
       start_servers capacity "$S3_CONNS" "$srv"
-      sleep 1
+      sleep 3
       # shellcheck disable=SC2086
-      bench_run "$srv" S3 "$r" -- connect --url "${URL[$srv]}" --proto "${PROTO[$srv]}" --clients "$S3_CONNS" \
+      bench_run "$srv" S3-echo "$r" -- connect --url "${URL[$srv]}" --proto "${PROTO[$srv]}" --clients "$S3_CONNS" \
         --hold "$HOLD" --concurrency 200 --threads "$THREADS" ${PIDS[$srv]} || true
+      copy_last_result S3-chat
       bench_stop_peers
     done
   done

@@ -7,7 +7,11 @@
 #                  64-byte texts: 100,000 deliveries/s expected
 #   S2 saturation  100 clients, all 100 sending as fast as they can with one
 #                  message in flight each
-#   S3 capacity    10,000 idle WebSockets held 20 s: how many, KiB each
+#   S3 capacity    10,000 WebSockets held idle 10 s, twice: S3-echo (echo
+#                  connections) and S3-chat (chat connections that all join
+#                  one room): how many, KiB each, handshakes/s, server CPU
+#                  per handshake, and for the chat the time until the room
+#                  settles (every member's presence in, then 1 s quiet)
 #   S4 echo        1 and 100 connections, 64 B and 64 KiB messages
 #
 # Each scenario runs BENCH_REPS times (3); the medians are printed and
@@ -20,6 +24,12 @@
 #   BENCH_THREADS=N      load-generator threads (1)
 #   BENCH_PORT=N         first port to try (18480)
 #   BENCH_S3_CONNS=N     S3 connections (10000)
+#   BENCH_S3_HOLD=S      S3 seconds held (10)
+#   BENCH_S3_CHILDREN=N  S3 Apache children (one per CPU); ThreadsPerChild
+#                        follows: each child's share of the connections + 10%
+#                        + the reserve
+#   BENCH_S3_RESERVE=N   S3 WSBridgeReserveWorkers (32)
+#   BENCH_S3_STACK=B     S3 ThreadStackSize (131072)
 #   BENCH_STRACE=1       after S2, one more S2 run under `strace -c -f`:
 #                        syscalls per delivered message (slows the server)
 #   BENCH_PERF=1         same with `perf stat` (syscalls, context switches;
@@ -34,14 +44,16 @@
 #            lets the faster child's senders run ahead of the slower one. The chat
 #            rate limit is raised (WSBridgeRateLimit 100000 100000): the
 #            default 20 msg/s per connection would refuse S2's senders.
-#   capacity S3. mpm_event, ThreadsPerChild 500 and one child per 500
-#            connections (+1), ThreadStackSize 256K (the default 8M stack is
-#            only virtual, but 10,000 of them crowd the address space and
-#            the page tables), WSBridgeMaxConnections raised above the
-#            default 10,000. A fresh instance for every repetition, on a new
-#            port (the previous run's TIME_WAIT sockets stay behind), so the
-#            RSS before/after is not flattered by stacks an earlier run
-#            already touched.
+#   capacity S3. mpm_event, one child per CPU, ListenCoresBucketsRatio 1,
+#            ThreadsPerChild = the child's share of the connections + 10% +
+#            WSBridgeReserveWorkers 32 (2 x 5,532 for 10,000 on 2 CPUs),
+#            ThreadStackSize 128K (the default 8M stack is only virtual, but
+#            11,000 of them crowd the address space and the page tables),
+#            ExtendedStatus Off (why: bench/lib.sh, docs/capacity.md). A
+#            fresh instance for every run,
+#            on a new port (the previous run's TIME_WAIT sockets stay
+#            behind), so the RSS before/after is not flattered by stacks an
+#            earlier run already touched.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "$root" && mkdir -p "${BUILD:-build}" && cd "${BUILD:-build}" && pwd)
@@ -59,8 +71,9 @@ S3_CONNS=${BENCH_S3_CONNS:-$([ -n "$QUICK" ] && echo 2000 || echo 10000)}
 if [ -n "$QUICK" ]; then
   DUR=3; WARM=1; DUR4=2; HOLD=5
 else
-  DUR=10; WARM=2; DUR4=5; HOLD=20
+  DUR=10; WARM=2; DUR4=5; HOLD=10
 fi
+HOLD3=${BENCH_S3_HOLD:-$HOLD}
 RESULTS=$out/results.jsonl
 : > "$RESULTS"
 MODULE=${MODULE:-$BUILD/mod_wsbridge.so}
@@ -168,30 +181,35 @@ fi
 
 if has S3; then
   children=$(bench_capacity_children "$S3_CONNS")
-  need_threads=$(( children * 500 + 2000 ))
+  per_child=$(bench_capacity_threads "$S3_CONNS")
+  need_threads=$(( children * per_child + 2000 ))
   pid_max=$(cat /proc/sys/kernel/pid_max)
   threads_max=$(cat /proc/sys/kernel/threads-max)
   if [ "$need_threads" -gt "$pid_max" ] || [ "$need_threads" -gt "$threads_max" ]; then
-    echo "S3: $children x 500 Apache threads need more than kernel.pid_max ($pid_max) / threads-max ($threads_max) allow" >&2
+    echo "S3: $children x $per_child Apache threads need more than kernel.pid_max ($pid_max) / threads-max ($threads_max) allow" >&2
   fi
   nofile=$(ulimit -Hn)
   if [ "$nofile" != unlimited ] && [ "$nofile" -lt $((S3_CONNS + 100)) ] && [ "$(id -u)" != 0 ]; then
     echo "S3: the hard fd limit ($nofile) is below $((S3_CONNS + 100)); the load generator cannot open $S3_CONNS connections" >&2
   fi
-  echo "S3 capacity: $S3_CONNS idle connections held ${HOLD}s ($children children x 500 threads, 256K stacks)"
+  echo "S3 capacity: $S3_CONNS connections held ${HOLD3}s: echo, then chat (every connection joins one room);" \
+       "$children children x $per_child threads, WSBridgeReserveWorkers $S3_RESERVE, ThreadStackSize $((S3_STACK / 1024))K"
   for r in $(seq 1 "$REPS"); do
-    dir=$out/capacity
-    bench_wsbridge_capacity_start "$dir" "$port" "$S3_CONNS"
-    sleep 2  # every child has started its threads: the baseline RSS is idle
-    bench_run wsbridge S3 "$r" -- connect --url "ws://127.0.0.1:$port/ws/chat" --clients "$S3_CONNS" \
-      --hold "$HOLD" --concurrency 200 --threads "$THREADS" --pid-file "$dir/httpd.pid" || true
-    grep -E '\[(error|crit|alert|emerg)\]|AH00484' "$dir/logs/error.log" | tail -3 | sed 's/^/    apache: /' || true
-    bench_stop "wsbridge:$dir"
-    port=$(bench_free_port $((port + 1)))
+    for app in echo chat; do
+      dir=$out/capacity
+      bench_wsbridge_capacity_start "$dir" "$port" "$S3_CONNS"
+      sleep 3  # every child has started its threads: the baseline RSS is idle
+      extra=(); [ "$app" = chat ] && extra=(--proto chat --join --room bench)
+      bench_run wsbridge "S3-$app" "$r" -- connect --url "ws://127.0.0.1:$port/ws/$app" --clients "$S3_CONNS" \
+        --hold "$HOLD3" --concurrency 200 --threads "$THREADS" --pid-file "$dir/httpd.pid" "${extra[@]}" || true
+      grep -E '\[(error|crit|alert|emerg)\]|AH00484' "$dir/logs/error.log" | tail -3 | sed 's/^/    apache: /' || true
+      bench_stop "wsbridge:$dir"
+      port=$(bench_free_port $((port + 1)))
+    done
   done
 fi
 
-meta="{\"machine\":$(bench_machine_json),\"params\":{\"quick\":$([ -n "$QUICK" ] && echo true || echo false),\"reps\":$REPS,\"loadgen_threads\":$THREADS,\"duration\":$DUR,\"warmup\":$WARM,\"echo_duration\":$DUR4,\"s3_conns\":$S3_CONNS,\"s3_hold\":$HOLD}}"
+meta="{\"machine\":$(bench_machine_json),\"params\":{\"quick\":$([ -n "$QUICK" ] && echo true || echo false),\"reps\":$REPS,\"loadgen_threads\":$THREADS,\"duration\":$DUR,\"warmup\":$WARM,\"echo_duration\":$DUR4,\"s3_conns\":$S3_CONNS,\"s3_hold\":$HOLD3,\"s3_children\":$S3_CHILDREN,\"s3_reserve\":$S3_RESERVE,\"s3_stack\":$S3_STACK}}"
 if [ -s "$out/syscalls.jsonl" ]; then
   meta=${meta%\}}",\"syscalls\":[$(paste -sd, "$out/syscalls.jsonl")]}"
 fi

@@ -4,12 +4,22 @@
 #include <http_core.h>
 #include <http_log.h>
 #include <apr_portable.h>
+#include <sys/socket.h>
+
+#include <strings.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include "apache/config.h"
 
 APLOG_USE_MODULE(wsbridge);
 
 namespace wsb {
+
+namespace {
+constexpr size_t kFirstRead = 2048;
+}  // namespace
 
 FilterTransport::FilterTransport(conn_rec* c, int poll_fd)
     : c_(c),
@@ -23,9 +33,15 @@ FilterTransport::FilterTransport(conn_rec* c, int poll_fd)
   ap_filter_t* f = c->output_filters;
   apr_socket_t* s = ap_get_conn_socket(c);
   apr_os_sock_t os = -1;
-  if (f && !f->next && f->frec == ap_core_output_filter_handle &&
-      !c->data_in_output_filters && s && apr_os_sock_get(&os, s) == APR_SUCCESS && os == poll_fd)
+  const bool socket_polled = s && apr_os_sock_get(&os, s) == APR_SUCCESS && os == poll_fd;
+  if (f && !f->next && f->frec == ap_core_output_filter_handle && !c->data_in_output_filters && socket_polled)
     direct_fd_ = os;
+  // Reads may skip the chain on the same terms (see the header), and past
+  // mod_logio's byte counter: it feeds the access log's %I, and the access
+  // log line was written at the upgrade (deferred_session.h).
+  ap_filter_t* in = c->input_filters;
+  if (in && in->frec->name && strcasecmp(in->frec->name, "log_input_output") == 0) in = in->next;
+  direct_read_ok_ = in && !in->next && in->frec == ap_core_input_filter_handle && socket_polled;
 }
 
 FilterTransport::~FilterTransport() {
@@ -34,9 +50,14 @@ FilterTransport::~FilterTransport() {
 }
 
 Transport::ReadStatus FilterTransport::read(std::string& buf, size_t max) {
+  if (core_drained_) return read_socket(buf, max);
+  if (direct_read_ok_ && own_input_) return take_core_input(buf, max);
   apr_status_t rv = ap_get_brigade(c_->input_filters, in_, AP_MODE_READBYTES, APR_NONBLOCK_READ,
                                    static_cast<apr_off_t>(max));
-  if (APR_STATUS_IS_EAGAIN(rv)) return ReadStatus::Again;
+  if (APR_STATUS_IS_EAGAIN(rv)) {
+    if (direct_read_ok_) core_drained_ = true;
+    return ReadStatus::Again;
+  }
   if (APR_STATUS_IS_EOF(rv)) return ReadStatus::Eof;
   if (rv != APR_SUCCESS) {
     ap_log_cerror(APLOG_MARK, APLOG_DEBUG, rv, c_, "wsbridge: read failed");
@@ -61,8 +82,68 @@ Transport::ReadStatus FilterTransport::read(std::string& buf, size_t max) {
     apr_bucket_delete(b);
   }
   if (buf.size() > before) return ReadStatus::Data;
-  // An empty brigade from a non-blocking read means "nothing now".
-  return eos ? ReadStatus::Eof : ReadStatus::Again;
+  if (eos) return ReadStatus::Eof;
+  // An empty brigade from a non-blocking read means "nothing now": the core
+  // filter found its socket empty and keeps no data of its own, so from
+  // here on the socket may be read directly.
+  if (direct_read_ok_) core_drained_ = true;
+  return ReadStatus::Again;
+}
+
+// AP_MODE_EXHAUSTIVE hands over everything the core filter holds: bytes
+// that came with the handshake, then its socket bucket, then an EOS; it
+// reads nothing. The socket bucket is dropped unread (the socket is read
+// directly from now on) and the EOS means only "nothing more buffered".
+// The core filter is left empty, so nothing may read through it again:
+// hence only for a connection whose input the session owns (own_input()).
+Transport::ReadStatus FilterTransport::take_core_input(std::string& buf, size_t max) {
+  apr_status_t rv = ap_get_brigade(c_->input_filters, in_, AP_MODE_EXHAUSTIVE, APR_NONBLOCK_READ, 0);
+  core_drained_ = true;
+  const size_t before = buf.size();
+  while (rv == APR_SUCCESS && !APR_BRIGADE_EMPTY(in_)) {
+    apr_bucket* b = APR_BRIGADE_FIRST(in_);
+    if (!APR_BUCKET_IS_METADATA(b) && !APR_BUCKET_IS_SOCKET(b)) {
+      const char* data;
+      apr_size_t len;
+      rv = apr_bucket_read(b, &data, &len, APR_NONBLOCK_READ);
+      if (rv == APR_SUCCESS) buf.append(data, len);
+    }
+    apr_bucket_delete(b);
+  }
+  apr_brigade_cleanup(in_);
+  if (rv != APR_SUCCESS) {
+    ap_log_cerror(APLOG_MARK, APLOG_DEBUG, rv, c_, "wsbridge: read failed");
+    return ReadStatus::Error;
+  }
+  return buf.size() > before ? ReadStatus::Data : read_socket(buf, max);
+}
+
+// Reads first into a small buffer on the stack: a read that finds nothing
+// (the session's first, or after a wake-up for output) or a small message
+// (a chat command, a pong) then costs no heap at all. Only when that buffer
+// fills does the rest go straight into buf, up to max in all.
+Transport::ReadStatus FilterTransport::read_socket(std::string& buf, size_t max) {
+  char first[kFirstRead];
+  const size_t want = std::min(max, sizeof first);
+  ssize_t n;
+  do {
+    n = ::recv(fd_, first, want, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) return ReadStatus::Eof;
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return ReadStatus::Again;
+    ap_log_cerror(APLOG_MARK, APLOG_DEBUG, APR_FROM_OS_ERROR(errno), c_, "wsbridge: read failed");
+    return ReadStatus::Error;
+  }
+  buf.append(first, static_cast<size_t>(n));
+  if (static_cast<size_t>(n) < want || max <= want) return ReadStatus::Data;
+  const size_t before = buf.size(), rest = max - want;
+  buf.resize(before + rest);
+  do {
+    n = ::recv(fd_, &buf[before], rest, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  buf.resize(before + (n > 0 ? static_cast<size_t>(n) : 0));  // EAGAIN, EOF, errors: the next read sees them
+  return ReadStatus::Data;
 }
 
 bool FilterTransport::write(const std::vector<FramePtr>& frames) {

@@ -17,6 +17,7 @@
 #include "apache/pusher_handler.h"
 #include "apache/config.h"
 #include "apache/chat_service.h"
+#include "apache/deferred_session.h"
 #include "apache/filter_transport.h"
 #include "chat/chat_app.h"
 #include "chat/chat_names.h"
@@ -302,13 +303,32 @@ int upgrade_handler(request_rec* r) {
   for (const auto& h : bridge.headers_for_101)
     apr_table_set(r->headers_out, h.first.c_str(), h.second.c_str());
   take_over_connection(r);
+  // Echo and chat run their session after the request (deferred_session.h).
+  const bool deferred = session_can_outlive_request(c, app);
+  if (deferred) release_request_memory(c);
   r->status = HTTP_SWITCHING_PROTOCOLS;
   r->status_line = ap_get_status_line(HTTP_SWITCHING_PROTOCOLS);
-  ap_send_interim_response(r, 1);
+  if (deferred) send_switching_protocols(r);
+  else ap_send_interim_response(r, 1);
 
   int app_index = static_cast<int>(app);
   SessionStats& stats = ps.stats(app_index);
   stats.accepted.fetch_add(1, std::memory_order_relaxed);
+  if (deferred) {
+    auto plan = std::make_unique<SessionPlan>(std::move(ticket));
+    plan->app = app;
+    plan->fd = fd;
+    plan->options = session_options(d);
+    plan->options.limits.allow_compressed = hs.deflate;
+    plan->chat = std::move(chat_cfg);
+    plan->user = std::move(user);
+    plan->user_fixed = user_fixed;
+    plan->hub_writes = hub_writes(d);
+    plan->timeout = r->server->timeout;
+    plan->uri = r->uri;
+    defer_session(c, std::move(plan));
+    return OK;  // r->status stays 101: the access log shows the upgrade now
+  }
 
   uint16_t code = 0;
   {

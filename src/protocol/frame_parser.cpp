@@ -9,6 +9,12 @@
 //  - Callbacks are the last thing a step does, and the parser's state is
 //    already final when a callback runs, so a sink that feeds the parser
 //    again from inside a callback sees a consistent parser.
+//  - A frame that spans reads gets its whole size reserved at once instead
+//    of growing read by read. The buffer is kept for the next message (up
+//    to kMaxKeptCapacity) until the owner calls release_idle_buffers(): the
+//    session does when its connection has been quiet for a while, so an
+//    idle connection's parser holds no heap memory and a busy one does not
+//    allocate per message.
 #include "protocol/frame_parser.h"
 
 #include <cstring>
@@ -23,6 +29,8 @@ constexpr uint64_t kMaxControlPayload = 125;
 // A message buffer grown past this by one big message is released after it,
 // so an idle connection does not pin its peak size.
 constexpr size_t kMaxKeptCapacity = 64 * 1024;
+
+bool on_heap(const std::string& s) { return s.capacity() > std::string().capacity(); }
 
 bool is_known_opcode(uint8_t op) { return op <= 0x2 || (op >= 0x8 && op <= 0xA); }
 
@@ -83,6 +91,18 @@ std::string_view view(const uint8_t* p, size_t n) {
 }
 
 }  // namespace
+
+size_t FrameParser::heap_bytes() const {
+  return (on_heap(message_) ? message_.capacity() : 0) + (on_heap(control_) ? control_.capacity() : 0);
+}
+
+// Frees the buffers nothing in progress needs (a partial frame or message
+// keeps its bytes).
+void FrameParser::release_idle_buffers() {
+  const bool between_frames = state_ != State::Payload && hdr_len_ == 0;
+  if (between_frames && !in_message_ && on_heap(message_)) std::string().swap(message_);
+  if (between_frames && on_heap(control_)) std::string().swap(control_);
+}
 
 bool FrameParser::feed(uint8_t* data, size_t len, FrameSink& sink) {
   size_t pos = 0;
@@ -165,6 +185,10 @@ bool FrameParser::feed(uint8_t* data, size_t len, FrameSink& sink) {
               sink.on_message(message_op_, view(p, n));
             }
             break;
+          }
+          if (n && payload_read_ == n) {  // the first bytes of a frame that spans reads
+            const uint64_t need = message_.size() + payload_len_;  // within the limits (begin_payload)
+            if (need > message_.capacity()) message_.reserve(static_cast<size_t>(need));
           }
           if (n) message_.append(reinterpret_cast<const char*>(p), n);
         }

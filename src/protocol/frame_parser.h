@@ -56,6 +56,12 @@ class FrameParser {
   bool closed() const { return state_ == State::Closed; }
   // Bytes buffered for the message being reassembled (for status/limits).
   size_t buffered() const { return message_.size(); }
+  // Heap bytes the parser holds; after release_idle_buffers() between
+  // frames, 0: an idle connection's parser costs only its own size.
+  size_t heap_bytes() const;
+  // Gives back the message and control buffers kept for reuse, unless a
+  // frame or message is in progress.
+  void release_idle_buffers();
 
  private:
   enum class State : uint8_t { Header, ExtLen, MaskKey, Payload, Failed, Closed };

@@ -19,6 +19,19 @@
 
 namespace wsb {
 
+namespace {
+
+// Frame lists keep their capacity between wake-ups (they are swapped, not
+// reallocated), but one burst must not pin thousands of slots on a
+// connection that then idles: above this they are given back.
+constexpr size_t kKeptFrames = 64;
+
+void trim(std::vector<FramePtr>& frames) {
+  if (frames.capacity() > kKeptFrames) std::vector<FramePtr>().swap(frames);
+}
+
+}  // namespace
+
 OutboundQueue::OutboundQueue(size_t max_bytes) : max_bytes_(max_bytes) {}
 
 OutboundQueue::PushResult OutboundQueue::push(const FramePtr& frame) {
@@ -64,6 +77,7 @@ size_t OutboundQueue::drain(std::vector<FramePtr>& out, bool* overflowed) {
     out.insert(out.end(), std::make_move_iterator(items_.begin()),
                std::make_move_iterator(items_.end()));
     items_.clear();
+    trim(items_);
   }
   const size_t moved = bytes_;
   bytes_ = 0;
@@ -213,6 +227,7 @@ bool OutboundQueue::write_direct() {
     unsent_offset_ = offset;
   }
   frames.clear();
+  trim(frames);
   return !stalled;
 }
 
@@ -221,6 +236,7 @@ void OutboundQueue::take_unsent(std::vector<FramePtr>& out) {
   if (unsent_offset_ > 0) unsent_[0] = make_frame(unsent_[0]->substr(unsent_offset_));
   out.insert(out.end(), std::make_move_iterator(unsent_.begin()), std::make_move_iterator(unsent_.end()));
   unsent_.clear();
+  trim(unsent_);
   unsent_offset_ = 0;
 }
 

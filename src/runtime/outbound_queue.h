@@ -95,6 +95,7 @@ class OutboundQueue {
   size_t queued_bytes() const;
 
  private:
+  friend struct SessionFootprintProbe;  // tests/unit/test_session_footprint.cpp
   mutable std::mutex mu_;
   std::vector<FramePtr> items_;
   size_t bytes_ = 0;

@@ -35,6 +35,14 @@ class QueuePeer : public Peer {
 // fast sender cannot starve the outbound side; the loop comes straight back.
 constexpr int kMaxReadsPerRound = 16;
 
+// A burst can grow a frame list to thousands of entries; once written, a
+// list larger than this is given back rather than kept for the next burst.
+constexpr size_t kKeptFrames = 64;
+
+void trim(std::vector<FramePtr>& frames) {
+  if (frames.capacity() > kKeptFrames) std::vector<FramePtr>().swap(frames);
+}
+
 }  // namespace
 
 Session::Session(Transport& transport, App& app, const SessionOptions& options,
@@ -148,20 +156,38 @@ void Session::on_close(uint16_t code, std::string_view reason) {
 void Session::on_error(uint16_t code, const char* why) { fail(code, why); }
 
 bool Session::read_input() {
-  for (int i = 0; i < kMaxReadsPerRound; ++i) {
+  bool alive = true;
+  for (int reads = 0;; ++reads) {
+    if (reads == kMaxReadsPerRound) {
+      more_input_ = true;
+      break;
+    }
     inbuf_.clear();
     Transport::ReadStatus st = transport_.read(inbuf_, options_.read_chunk);
-    if (st == Transport::ReadStatus::Again) return true;
-    if (st != Transport::ReadStatus::Data) return false;
+    if (st != Transport::ReadStatus::Data) {
+      alive = st == Transport::ReadStatus::Again;
+      break;
+    }
     last_rx_ms_ = monotonic_ms();
     stats_.bytes_in.fetch_add(inbuf_.size(), std::memory_order_relaxed);
-    if (!parser_.feed(reinterpret_cast<uint8_t*>(&inbuf_[0]), inbuf_.size(), *this)) {
-      return true;  // close frame or protocol error: handled by the callbacks
-    }
-    if (done_) return true;
+    // false: a close frame or a protocol error, handled by the callbacks
+    if (!parser_.feed(reinterpret_cast<uint8_t*>(&inbuf_[0]), inbuf_.size(), *this) || done_) break;
   }
-  more_input_ = true;
-  return true;
+  return alive;
+}
+
+bool Session::holds_buffers() const {
+  return inbuf_.capacity() > std::string().capacity() || parser_.heap_bytes() > 0 || batch_.capacity() > 0 ||
+         pending_.capacity() > 0;
+}
+
+// The parser has copied whatever a partial frame needs, so the read buffer
+// can go; a frame in progress keeps its bytes in the parser.
+void Session::release_idle_buffers() {
+  std::string().swap(inbuf_);
+  parser_.release_idle_buffers();
+  std::vector<FramePtr>().swap(batch_);
+  if (pending_.empty()) std::vector<FramePtr>().swap(pending_);
 }
 
 bool Session::flush(bool own_first) {
@@ -192,6 +218,7 @@ bool Session::flush(bool own_first) {
     for (auto& f : pending_) batch_.push_back(std::move(f));
   }
   pending_.clear();
+  trim(pending_);
   if (batch_.empty()) return true;
   if (close_sent_) {
     close_written_ = true;
@@ -203,6 +230,7 @@ bool Session::flush(bool own_first) {
   stats_.messages_out.fetch_add(batch_.size(), std::memory_order_relaxed);
   stats_.bytes_out.fetch_add(bytes, std::memory_order_relaxed);
   batch_.clear();
+  trim(batch_);
   return ok;
 }
 
@@ -266,7 +294,15 @@ uint16_t Session::run() {
     int timeout = next_timeout_ms(monotonic_ms());
     if (more_input_ || transport_.has_pending_input()) timeout = 0;
     more_input_ = false;
+    // Buffers kept from the last burst go back once the connection has been
+    // quiet for idle_release_ms_: a waiting connection holds no read buffer,
+    // and a busy one does not allocate and free them per message (glibc
+    // would trim its arena, madvise(), on every round).
+    const bool release_when_quiet =
+        holds_buffers() && (timeout < 0 || timeout > idle_release_ms_);
+    if (release_when_quiet) timeout = idle_release_ms_;
     int rc = ::poll(fds, 2, timeout);
+    if (rc == 0 && release_when_quiet) release_idle_buffers();
     if (rc < 0) {
       if (errno == EINTR) {  // prefork's stop signal lands here
         stop_.refresh_from_mpm();

@@ -105,6 +105,7 @@ class Session : private FrameSink {
   bool close_received() const { return close_received_; }
 
  private:
+  friend struct SessionFootprintProbe;  // tests/unit/test_session_footprint.cpp
   void on_message(Opcode op, std::string_view payload) override;
   void on_compressed_message(Opcode op, std::string_view payload) override;
   void on_ping(std::string_view payload) override;
@@ -113,6 +114,8 @@ class Session : private FrameSink {
   void on_error(uint16_t code, const char* why) override;
 
   bool read_input();      // false when the transport ended
+  bool holds_buffers() const;
+  void release_idle_buffers();
   // Writes the outbound queue, then pending_ (own_first: pending_ first).
   bool flush(bool own_first = false);
   void fail(uint16_t code, std::string_view reason);
@@ -130,6 +133,7 @@ class Session : private FrameSink {
   std::vector<FramePtr> pending_;   // frames made on this thread, not yet written
   std::vector<FramePtr> batch_;     // reused write batch
   std::string inbuf_;
+  int idle_release_ms_ = 1000;      // quiet this long: give buffers back
   int64_t last_rx_ms_ = 0;
   int64_t last_ping_ms_ = 0;
   int64_t close_deadline_ms_ = 0;
