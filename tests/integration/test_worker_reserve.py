@@ -126,14 +126,14 @@ def check_reserve(mpm, limit_min, limit_max, rounds):
 def test_event_reserve_keeps_the_site_up():
     # 4 children x (25 - 4 reserved) = 84; mpm_event starts the other two
     # children while the first hold WebSockets, and the refused come back.
-    check_reserve("event", 84, 84, rounds=10)
+    check_reserve("event", 84, 84, rounds=20)
 
 
 test_event_reserve_keeps_the_site_up.time_limit = 120
 
 
 def test_worker_reserve_keeps_the_site_up():
-    check_reserve("worker", 84, 84, rounds=10)
+    check_reserve("worker", 84, 84, rounds=20)
 
 
 test_worker_reserve_keeps_the_site_up.time_limit = 120
