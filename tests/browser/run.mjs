@@ -12,6 +12,7 @@
 
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import { createRequire } from "node:module";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -719,6 +720,118 @@ test("large-room-count", async () => {
   await a.waitForFunction(() => [...document.querySelectorAll('[data-testid="system-line"][data-event="join"]')].some((e) => e.dataset.name === "bot15"));
   await waitMember(a, "bot15");
   await ca.close();
+});
+
+// pusher-js and the `pusher` server library come from tests/pusher/ (pinned
+// there); installed here when missing, before any timer runs (setup.sh
+// prints nothing and returns at once when they are present).
+const pusherModules = path.join(root, "tests/pusher/node_modules");
+const pusherJsFile = path.join(pusherModules, "pusher-js/dist/web/pusher.min.js");
+if ((!process.env.TESTS || "pusher-js".includes(process.env.TESTS)) &&
+    !(fs.existsSync(pusherJsFile) && fs.existsSync(path.join(pusherModules, "pusher/package.json")))) {
+  spawnSync(path.join(root, "tests/pusher/setup.sh"), [], { env: { ...process.env, PUSHER_NO_SOKETI: "1" }, stdio: "inherit", timeout: 300_000 });
+}
+
+test("pusher-js", async () => {
+  // The browser build of pusher-js against the module's Pusher endpoint
+  // (/app/<key>, WebSocket only), with the events and the channel auths
+  // made in Node by the real `pusher` library: a public channel gets an event
+  // triggered through the HTTP API, and two pages in one presence channel
+  // see each other (and the one that stays sees the other leave).
+  const env = Object.fromEntries(fs.readFileSync(path.join(apacheDir, "pusher.env"), "utf8").trim().split("\n")
+    .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  const { PUSHER_APP_ID: appId, PUSHER_APP_KEY: key, PUSHER_APP_SECRET: secret } = env;
+  const PusherServer = createRequire(import.meta.url)(path.join(pusherModules, "pusher"));
+  const server = new PusherServer({ appId, key, secret, host: "127.0.0.1", port: String(port), useTLS: false });
+  const script = fs.readFileSync(pusherJsFile);
+  const authorized = [];
+
+  // The document is one of Apache's (any page of this origin will do:
+  // Chromium lets a page reach 127.0.0.1 only when it came from there), the
+  // library is served by the test (page.route), so nothing is added to
+  // htdocs/; the WebSocket goes to Apache.
+  const openPage = async (ctx, user) => {
+    const page = await ctx.newPage();
+    page.on("pageerror", (e) => pageErrors.push(`pusher ${user}: ${e.message}`));
+    page.on("console", (m) => { if (m.type() === "error") pageErrors.push(`pusher ${user} console: ${m.text()}`); });
+    await page.route(`${base()}/__test/pusher.min.js`, (route) => route.fulfill({ contentType: "text/javascript", body: script }));
+    // pusher-js's channelAuthorization.customHandler calls back into Node,
+    // where the library signs the subscription for this page's user.
+    await page.exposeFunction("authorizeInNode", (socketId, channel) => {
+      authorized.push({ user, channel });
+      return server.authorizeChannel(socketId, channel, { user_id: user, user_info: { name: `${user[0].toUpperCase()}${user.slice(1)}` } });
+    });
+    await page.goto(`${base()}/ws/status?format=json`);
+    await page.addScriptTag({ url: "/__test/pusher.min.js" });
+    await page.evaluate(({ key, port }) => new Promise((resolve, reject) => {
+      window.client = new window.Pusher(key, {
+        cluster: "mt1", wsHost: "127.0.0.1", wsPort: port, forceTLS: false, enabledTransports: ["ws"],
+        channelAuthorization: {
+          customHandler: ({ socketId, channelName }, callback) =>
+            window.authorizeInNode(socketId, channelName).then((auth) => callback(null, auth), (e) => callback(e, null)),
+        },
+      });
+      window.client.connection.bind("connected", resolve);
+      window.client.connection.bind("unavailable", () => reject(new Error("pusher-js: connection unavailable")));
+      window.client.connection.bind("failed", () => reject(new Error("pusher-js: connection failed")));
+    }), { key, port });
+    return page;
+  };
+  // Subscribes in the page; resolves once subscription_succeeded arrived.
+  const subscribe = (page, channel, event) => page.evaluate(({ channel, event }) => new Promise((resolve, reject) => {
+    window.got = window.got || [];
+    window.added = [];
+    window.removed = [];
+    const ch = window.client.subscribe(channel);
+    if (event) ch.bind(event, (data) => window.got.push(data));
+    ch.bind("pusher:member_added", (m) => window.added.push(m.id));
+    ch.bind("pusher:member_removed", (m) => window.removed.push(m.id));
+    ch.bind("pusher:subscription_error", (e) => reject(new Error(`subscription_error: ${JSON.stringify(e)}`)));
+    ch.bind("pusher:subscription_succeeded", () => resolve());
+  }), { channel, event });
+  const members = (page, channel) => page.evaluate((channel) => {
+    const ch = window.client.channel(channel);
+    const list = [];
+    ch.members.each((m) => list.push([m.id, m.info]));
+    return { me: ch.members.me?.id, count: ch.members.count, all: Object.fromEntries(list.sort()) };
+  }, channel);
+
+  const ca = await newContext();
+  const cb = await newContext();
+  const a = await openPage(ca, "ann");
+  const socketId = await a.evaluate(() => window.client.connection.socket_id);
+  check(/^\d+\.\d+$/.test(socketId), `socket_id ${socketId}`);
+
+  // A public channel and an event from Node through the signed HTTP API.
+  const news = uniq("news");
+  await subscribe(a, news, "headline");
+  const sent = { text: "Hello from Node", n: 42, tags: ["a", "ü"] };
+  const res = await server.trigger(news, "headline", sent);
+  check(res.status === 200, `trigger answered ${res.status}`);
+  await a.waitForFunction(() => window.got.length >= 1);
+  const got = await a.evaluate(() => window.got);
+  check(got.length === 1 && JSON.stringify(got[0]) === JSON.stringify(sent), `the page got ${JSON.stringify(got)}`);
+
+  // A presence channel: Ann first, then Ben on a second page.
+  const room = `presence-${uniq("room")}`;
+  await subscribe(a, room);
+  const b = await openPage(cb, "ben");
+  await subscribe(b, room);
+  await a.waitForFunction(() => window.added.includes("ben"));
+  await b.waitForFunction((room) => window.client.channel(room).members.count === 2, room);
+  const ma = await members(a, room), mb = await members(b, room);
+  const both = JSON.stringify({ ann: { name: "Ann" }, ben: { name: "Ben" } });
+  check(ma.me === "ann" && ma.count === 2 && JSON.stringify(ma.all) === both, `Ann's page sees ${JSON.stringify(ma)}`);
+  check(mb.me === "ben" && mb.count === 2 && JSON.stringify(mb.all) === both, `Ben's page sees ${JSON.stringify(mb)}`);
+  check(authorized.map((x) => `${x.user}:${x.channel}`).join() === `ann:${room},ben:${room}`,
+    `Node signed ${JSON.stringify(authorized)}: only the presence subscriptions should ask`);
+  // Ben's page goes away: Ann sees him leave.
+  await b.evaluate(() => window.client.disconnect());
+  await a.waitForFunction(() => window.removed.includes("ben"));
+  check((await members(a, room)).count === 1, "Ann's page still counts Ben");
+  await a.evaluate(() => window.client.disconnect());
+  await ca.close();
+  await cb.close();
 });
 
 // ---------------------------------------------------------------- main
