@@ -40,7 +40,7 @@ UNIT_CXXFLAGS = $(CXXSTD) $(WARN) -O1 -g -pthread $(INC) -Itests/unit
 CPPUTEST_LIBS := -lCppUTest -lCppUTestExt
 
 .PHONY: loadgen all module deps unit unit-tsan test test-unit test-integration test-browser \
-        fuzz run stop reload install bench bench-compare bench-backend clean deb test-deb test-fresh
+        fuzz run stop reload install bench bench-compare bench-backend bench-pusher clean deb test-deb test-fresh
 
 all: module
 
@@ -130,6 +130,10 @@ bench-compare: deps module
 # Echo through the same PHP backend: the in-process bridge vs Pushpin.
 bench-backend: deps module loadgen
 	@scripts/bench-backend.sh
+
+# The Pusher endpoint vs soketi: fan-out, client events, presence.
+bench-pusher: deps module
+	@scripts/bench-pusher.sh
 
 $(BUILD)/loadgen: $(wildcard bench/*.cpp bench/*.h) src/protocol/frame_encoder.cpp src/protocol/masking.cpp | deps
 	@mkdir -p $(BUILD)

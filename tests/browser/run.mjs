@@ -796,6 +796,17 @@ test("pusher-js", async () => {
     return { me: ch.members.me?.id, count: ch.members.count, all: Object.fromEntries(list.sort()) };
   }, channel);
 
+  // A wait that says what it waited for and what the page had instead.
+  const waitIn = async (page, what, fn, arg) => {
+    try {
+      await page.waitForFunction(fn, arg);
+    } catch (e) {
+      const seen = await page.evaluate(() => JSON.stringify({ got: window.got, added: window.added, removed: window.removed,
+        state: window.client?.connection.state })).catch(() => "?");
+      throw new Error(`${what}: ${String(e.message).split("\n")[0]}; the page has ${seen}`);
+    }
+  };
+
   const ca = await newContext();
   const cb = await newContext();
   const a = await openPage(ca, "ann");
@@ -808,7 +819,7 @@ test("pusher-js", async () => {
   const sent = { text: "Hello from Node", n: 42, tags: ["a", "ü"] };
   const res = await server.trigger(news, "headline", sent);
   check(res.status === 200, `trigger answered ${res.status}`);
-  await a.waitForFunction(() => window.got.length >= 1);
+  await waitIn(a, "the triggered event", () => window.got.length >= 1);
   const got = await a.evaluate(() => window.got);
   check(got.length === 1 && JSON.stringify(got[0]) === JSON.stringify(sent), `the page got ${JSON.stringify(got)}`);
 
@@ -817,8 +828,8 @@ test("pusher-js", async () => {
   await subscribe(a, room);
   const b = await openPage(cb, "ben");
   await subscribe(b, room);
-  await a.waitForFunction(() => window.added.includes("ben"));
-  await b.waitForFunction((room) => window.client.channel(room).members.count === 2, room);
+  await waitIn(a, "Ann's page: member_added for Ben", () => window.added.includes("ben"));
+  await waitIn(b, "Ben's page: two members", (room) => window.client.channel(room).members.count === 2, room);
   const ma = await members(a, room), mb = await members(b, room);
   const both = JSON.stringify({ ann: { name: "Ann" }, ben: { name: "Ben" } });
   check(ma.me === "ann" && ma.count === 2 && JSON.stringify(ma.all) === both, `Ann's page sees ${JSON.stringify(ma)}`);
@@ -827,7 +838,7 @@ test("pusher-js", async () => {
     `Node signed ${JSON.stringify(authorized)}: only the presence subscriptions should ask`);
   // Ben's page goes away: Ann sees him leave.
   await b.evaluate(() => window.client.disconnect());
-  await a.waitForFunction(() => window.removed.includes("ben"));
+  await waitIn(a, "Ann's page: member_removed for Ben", () => window.removed.includes("ben"));
   check((await members(a, room)).count === 1, "Ann's page still counts Ben");
   await a.evaluate(() => window.client.disconnect());
   await ca.close();
