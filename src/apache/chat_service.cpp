@@ -14,6 +14,7 @@
 #include "chat/chat_record.h"
 #include "chat/publish_api.h"
 #include "chat/token.h"
+#include "pusher/pusher_app.h"
 #include "backend/grip_publish.h"
 #include "runtime/clock.h"
 
@@ -154,6 +155,10 @@ bool ChatService::ensure_started(server_rec* s) {
   engine_config_.presence_limit = presence_limit(server_config(s));
   engine_ = std::make_unique<ChatEngine>(engine_config_);
   log_server_ = s;  // before the hub starts: its thread logs there
+  // Pusher records must be applied from the first one this child reads,
+  // whichever app started the hub (a child that served chat first would
+  // otherwise miss the presence members who joined elsewhere).
+  engine_->enable_pusher(std::make_unique<PusherFrames>(), owner_key(static_cast<int>(getpid())));
   hub_ = std::make_unique<HubThread>(*bus, *this, 0, batch_window(server_config(s)));
   started_.store(true, std::memory_order_release);
   ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "wsbridge: chat hub started in child %d", (int)getpid());
