@@ -66,7 +66,7 @@ int read_body(request_rec* r, std::string* body, size_t limit, ApiError* err) {
 void catch_up(ChatEngine& engine, Bus& bus) {
   const uint64_t target = bus.last_seq();
   const int64_t deadline = monotonic_ms() + 250;
-  while (engine.stats().last_seq < target && monotonic_ms() < deadline) apr_sleep(1000);
+  while (engine.last_seq() < target && monotonic_ms() < deadline) apr_sleep(1000);
 }
 
 ChannelInfo info_of(ChatEngine& engine, const std::string& ns, const std::string& channel) {

@@ -116,6 +116,8 @@ class ChatEngine {
   // here ("" before, or if not a member).
   std::string member_name(const std::string& conn_id, std::string_view room) const;
   ChatEngineStats stats() const;
+  // The newest record applied (stats().last_seq without copying the rest).
+  uint64_t last_seq() const;
 
  private:
   struct LocalConn {

@@ -54,6 +54,11 @@ std::vector<std::string> ChatEngine::pusher_users(std::string_view ns, std::stri
   return pusher_ ? pusher_->users(ns, name) : std::vector<std::string>();
 }
 
+uint64_t ChatEngine::last_seq() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_.last_seq;
+}
+
 std::vector<PusherHook> ChatEngine::take_pusher_hooks() {
   std::lock_guard<std::mutex> lock(mu_);
   return pusher_ ? pusher_->take_hooks() : std::vector<PusherHook>();
