@@ -99,8 +99,9 @@ test-browser: deps module
 	@ONLY=browser scripts/run-tests.sh
 
 FUZZ_TIME ?= 60
+FUZZ_PARALLEL ?= 0
 fuzz: deps
-	@FUZZ_TIME=$(FUZZ_TIME) scripts/fuzz.sh
+	@FUZZ_TIME=$(FUZZ_TIME) FUZZ_PARALLEL=$(FUZZ_PARALLEL) scripts/fuzz.sh
 
 # PHP=1: a private php-fpm pool serves htdocs/*.php (the /ws/php demo);
 # EXTRA_CONF=FILE is Included after the generated config.
