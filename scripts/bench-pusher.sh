@@ -17,6 +17,11 @@
 #                  leave at once: time until everyone saw everyone, frames
 #                  per member
 #
+# BENCH_PUSHER_PEERS="soketi nchan" adds nginx + nchan to S1 and S2 (make
+# bench-compare does): its subscribers are plain WebSockets on /sub and the
+# events are POSTed one per request to its publisher location /pub (a batch
+# of 10 is 10 pipelined requests); the same data, the same counting.
+#
 # Other work on the machine skews every figure: before each run the script
 # waits (BENCH_WAIT_QUIET=30 s in all) for the CPUs to be 80% idle, and a run
 # during which other processes used more than 0.25 cores is run again
@@ -46,6 +51,10 @@ BUILD=$(cd "$root" && mkdir -p "${BUILD:-build}" && cd "${BUILD:-build}" && pwd)
 out=$BUILD/bench-pusher
 LOADGEN=$BUILD/pusher-load
 MODULE=${MODULE:-$BUILD/mod_wsbridge.so}
+PEERS=${BENCH_PUSHER_PEERS:-soketi}
+# shellcheck source=../bench/lib.sh
+. "$root/bench/lib.sh"
+BENCH_INSTANCES=()
 
 for tool in apache2 node g++; do
   command -v "$tool" >/dev/null || { echo "bench-pusher: $tool is not installed (make deps)" >&2; exit 1; }
@@ -81,14 +90,16 @@ idle_pct() {
 
 apache_dir=$out/apache
 soketi_dir=$out/soketi
+nchan_dir=$out/nchan
 stop_all() {
   [ -f "$apache_dir/httpd.conf" ] && QUIET=1 "$root/scripts/instance.sh" stop "$apache_dir" >/dev/null 2>&1 || true
   "$root/tests/pusher/soketi.sh" stop "$soketi_dir" >/dev/null 2>&1 || true
+  bench_stop "nginx:$nchan_dir" 2>/dev/null || true
 }
 # A previous run that was killed may have left its servers running.
 stop_all
 rm -rf "$out"
-mkdir -p "$apache_dir" "$soketi_dir"
+mkdir -p "$apache_dir" "$soketi_dir" "$nchan_dir"
 chmod 755 "$out" "$apache_dir"
 trap stop_all EXIT
 trap 'exit 130' INT TERM
@@ -107,6 +118,14 @@ PORT=$PORT MPM=event CHILDREN=$CHILDREN THREADS=$ATHREADS MAXWORKERS=$((CHILDREN
 # soketi's default is no limit on client events; Pusher's (and the
 # module's) is 10 per second per connection: the same here.
 SOKETI_DEFAULT_APP_MAX_CLIENT_EVENTS_PER_SEC=10 "$root/tests/pusher/soketi.sh" start "$soketi_dir" >/dev/null
+NCHAN_PORT=0
+case " $PEERS " in *" nchan "*)
+  command -v nginx >/dev/null && [ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] ||
+    { echo "bench-pusher: nginx + nchan are not installed (make bench-compare installs them)" >&2; exit 1; }
+  NCHAN_PORT=$(free_port $((PORT + 1)))
+  bench_nchan_start "$nchan_dir" "$NCHAN_PORT" 2000 1 ;;
+esac
+export BP_NCHAN_PORT=$NCHAN_PORT BP_PEERS=$PEERS
 
 export BP_ROOT=$root BP_OUT=$out BP_LOADGEN=$LOADGEN BP_PORT=$PORT BP_IDLE=$IDLE \
   BP_APACHE="event ${CHILDREN}x${ATHREADS}"
@@ -149,6 +168,12 @@ servers = {
     "soketi": ["--env", os.path.join(out, "soketi", "pusher.env"), "--port", soketi_env["PUSHER_PORT"],
                "--pid-file", os.path.join(out, "soketi", "soketi-0.pid")],
 }
+if "nchan" in E["BP_PEERS"].split():
+    servers["nchan"] = ["--nchan", "--port", E["BP_NCHAN_PORT"], "--pid-file", os.path.join(out, "nchan", "nginx.pid")]
+PEERS = [p for p in ("soketi", "nchan") if p in servers]
+# nchan has no client events and no presence: it runs S1 and S2 only.
+def runs_on(server, scen):
+    return server != "nchan" or scen in ("S1", "S2")
 common = ["--duration", DUR, "--warmup", WARM, "--threads", THREADS]
 scenarios = {
     "S1": ["fanout", "--subs", S1_SUBS, "--rate", S1_RATE, "--batch", S1_BATCH, "--http-conns", S1_CONNS] + common,
@@ -186,14 +211,16 @@ def wait_quiet():
         idle = idle_pct()
     return idle, waited
 
-print(f"mod_wsbridge (Apache {E['BP_APACHE']}, port {E['BP_PORT']}) vs soketi 1.6.1 (port {soketi_env['PUSHER_PORT']}); "
+print(f"mod_wsbridge (Apache {E['BP_APACHE']}, port {E['BP_PORT']}) vs soketi 1.6.1 (port {soketi_env['PUSHER_PORT']})"
+      + (f" and nginx + nchan (port {E['BP_NCHAN_PORT']}, S1/S2)" if "nchan" in servers else "") + "; "
       f"{REPS} repetitions, {DUR} s measured after {WARM} s; machine {E['BP_IDLE']}% idle before the run", flush=True)
 runs = []
 started = time.time()
 with open(os.path.join(out, "runs.jsonl"), "w") as log:
     for rep in range(1, REPS + 1):
         for scen in SCEN:
-            order = ["wsbridge", "soketi"] if rep % 2 else ["soketi", "wsbridge"]
+            order = ["wsbridge"] + PEERS if rep % 2 else PEERS[::-1] + ["wsbridge"]
+            order = [s for s in order if runs_on(s, scen)]
             for server in order:
                 while True:
                     idle, waited = wait_quiet()
@@ -258,24 +285,30 @@ rows = [
 ]
 summary_rows = []
 print()
-print(f"{'median of ' + str(REPS):40s} {'mod_wsbridge':>14s} {'soketi':>14s} {'wsbridge ahead by':>18s}")
+head = f"{'median of ' + str(REPS):40s} {'mod_wsbridge':>14s}" + "".join(f" {p:>14s}" for p in PEERS)
+print(head + "".join(f" {'ahead of ' + p:>16s}" for p in PEERS))
 for label, scen, key, higher, f in rows:
     if scen not in SCEN:
         continue
-    a, b = med("wsbridge", scen, key), med("soketi", scen, key)
-    adv = None
-    if a is not None and b is not None and a > 0 and b > 0:
-        adv = a / b if higher else b / a
-    fa = f.format(a) if a is not None else "-"
-    fb = f.format(b) if b is not None else "-"
-    print(f"{label:40s} {fa:>14s} {fb:>14s} {('%.2fx' % adv) if adv else '-':>18s}")
-    summary_rows.append({"figure": label, "scenario": scen, "key": key, "wsbridge": a, "soketi": b,
-                         "higher_is_better": higher, "wsbridge_advantage": adv})
+    a = med("wsbridge", scen, key)
+    row = {"figure": label, "scenario": scen, "key": key, "wsbridge": a, "higher_is_better": higher}
+    cells, advs = "", ""
+    for p in PEERS:
+        b = med(p, scen, key) if runs_on(p, scen) else None
+        adv = None
+        if a is not None and b is not None and a > 0 and b > 0:
+            adv = a / b if higher else b / a
+        cells += f" {f.format(b) if b is not None else '-':>14s}"
+        advs += f" {('%.2fx' % adv) if adv else '-':>16s}"
+        row[p] = b
+        row[p + "_advantage" if p != "soketi" else "wsbridge_advantage"] = adv
+    print(f"{label:40s} {f.format(a) if a is not None else '-':>14s}" + cells + advs)
+    summary_rows.append(row)
 print()
 print(f"{'where the CPU went (medians)':40s} {'server cores':>14s} {'client cores':>14s} {'busiest thread':>14s}")
 cpu_rows = []
 for scen in [s for s in SCEN if s != "presence"]:
-    for server in ("wsbridge", "soketi"):
+    for server in ["wsbridge"] + [p for p in PEERS if runs_on(p, scen)]:
         row = {"scenario": scen, "server": server, "server_cores": med(server, scen, "server_cpu_cores"),
                "client_cores": med(server, scen, "client_cpu_cores"),
                "busiest_receiver_share": med(server, scen, "busiest_receiver_share")}

@@ -118,12 +118,14 @@ Options parse(int argc, char** argv) {
     else if (a == "--channel") o.channel = val();
     else if (a == "--label") o.label = val();
     else if (a == "--max-time") o.max_time = atof(val().c_str());
+    else if (a == "--nchan") o.nchan = true;
     else if (a == "--max-events") o.max_events = size_t(atoll(val().c_str()));
     else die("unknown option " + a);
   }
   if (!env.empty()) read_env(env, &o);
   if (!o.api_port) o.api_port = o.port;
-  if (!o.port || o.key.empty() || o.secret.empty() || o.app_id.empty()) die("need --port and the app (--env or --app-id/--key/--secret)");
+  if (o.nchan && o.scenario != Scenario::Fanout) die("--nchan has only the fanout scenario");
+  if (!o.port || (!o.nchan && (o.key.empty() || o.secret.empty() || o.app_id.empty()))) die("need --port and the app (--env or --app-id/--key/--secret)");
   if (o.subs < 1 || o.threads < 1 || o.threads > o.subs) die("bad --subs / --threads");
   if (o.batch < 1 || o.batch > 10) die("--batch is 1 to 10 (the API's limit per batch)");
   if (o.http_conns < 1 || o.http_conns > 256) die("--http-conns is 1 to 256");

@@ -40,6 +40,11 @@ struct Options {
   std::string label;
   std::vector<int> server_pids;  // roots: CPU of them and their descendants
   std::string channel;
+  // The same loads against nginx + nchan: subscribers are plain WebSockets
+  // on /sub (every message is the raw event data), events are POSTed one per
+  // request to nchan's publisher location /pub (a "batch" of n is n
+  // pipelined requests). No app, no signing.
+  bool nchan = false;
 };
 
 // Everything the threads share. Times are CLOCK_MONOTONIC nanoseconds; 0 =

@@ -90,7 +90,7 @@ class Worker {
     }
     buf_.resize(256 * 1024);
     const Options& o = g_.o;
-    path_ = "/app/" + o.key + "?protocol=7&client=js&version=8.4.0&flash=false";
+    path_ = o.nchan ? "/sub" : "/app/" + o.key + "?protocol=7&client=js&version=8.4.0&flash=false";
     handshake_ = "GET " + path_ + " HTTP/1.1\r\nHost: " + o.host + ":" + std::to_string(o.port) +
                  "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                  "Sec-WebSocket-Version: 13\r\n\r\n";
@@ -257,6 +257,10 @@ class Worker {
       }
       c.st = St::Open;
       c.in.erase(0, end + 4);
+      if (g_.o.nchan) {  // nchan: subscribed by the upgrade itself
+        c.subscribed = true;
+        g_.ready.fetch_add(1);
+      }
       size_t used = frames(c, c.in.data(), c.in.size(), now);
       c.in.erase(0, used);
       return;
@@ -332,9 +336,11 @@ class Worker {
       if (phase == 1) st_.join_frames++;
       if (phase == 2) st_.leave_frames++;
     }
-    size_t k = m.find(kDataMark);
+    // Pusher: the data field of an event frame; nchan: the raw data.
+    const std::string_view raw_mark = "t=";
+    size_t k = g_.o.nchan ? (m.substr(0, 2) == raw_mark ? 0 : std::string_view::npos) : m.find(kDataMark);
     if (k != std::string_view::npos) {
-      size_t i = k + kDataMark.size();
+      size_t i = k + (g_.o.nchan ? raw_mark.size() : kDataMark.size());
       int64_t stamp = int64_t(digits(m, &i));
       if (m.substr(i, 3) != " s=") { st_.other_frames++; return; }
       i += 3;
