@@ -3,7 +3,8 @@
 // Input: '\n'-separated lines; the first byte picks the action:
 //   'a'/'b' + json: a text frame from connection A/B (then the hub applies
 //                   what they published), 'r' + bytes: a raw bus record,
-//   'p' + body: a publish API call, 'x': B closes, 'g': the hub loses one
+//   'p' + body: a publish API call, 'k' + key + ' ' + body: one with an
+//   Idempotency-Key (answered from the engine), 'x': B closes, 'g': the hub loses one
 //   record (an overrun: the engine asks for a sync, answers then apply),
 //   't': a second passes and the hub ticks (presence updates). The presence
 //   limit is 1, so any room with both connections is a large room.
@@ -115,6 +116,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         PublishResult r = publish_from_http(rest, bus, cfg, now);
         REQUIRE(r.http_status == 202 || r.http_status == 400 || r.http_status == 413 || r.http_status == 503);
         REQUIRE((r.http_status == 202) == (r.seq != 0));
+        break;
+      }
+      case 'k': {
+        const size_t sp = rest.find(' ');
+        Idempotency idem;
+        idem.key = std::string(rest.substr(0, sp));
+        idem.original = [&](const std::string& room, const std::string& key, uint64_t) {
+          hub();
+          return engine.cid_seq(room, "", key);
+        };
+        const std::string_view body = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+        PublishResult r = publish_from_http(body, bus, cfg, now, idem.key.empty() ? nullptr : &idem);
+        REQUIRE(r.http_status == 202 || r.http_status == 400 || r.http_status == 413 || r.http_status == 503);
+        REQUIRE((r.http_status == 202) == (r.seq != 0));
+        REQUIRE(!r.replay || r.http_status == 202);
         break;
       }
       case 'g':
