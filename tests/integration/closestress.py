@@ -37,7 +37,10 @@ MODES = (
     "hs+text+close",            # everything in one write
     "hs | close",               # a close right after the 101, no message
     "hs+close",                 # a close pipelined with the handshake
+    "hs | text/3 | close/3",    # the message and the close each in 3 writes, 2 ms apart
+    "hs+text/2+close",          # a write boundary inside the message, the close with its end
 )
+SPLIT_GAP_S = 0.002
 
 # Linux's SO_TIMESTAMPNS and its control message type (SCM_TIMESTAMPNS).
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
@@ -152,13 +155,20 @@ async def one(loop, port, index, mode, rng):
     rec = {"i": index, "mode": mode, "t": time.time(), "result": "ok", "latency": None, "code": None}
     text = None if "text" not in mode else "".join(
         rng.choice("abcdefghij€ü ") for _ in range(rng.choice((1, 5, 60, 125, 126, 200))))
+    # Each "|" is a step (sent, then its answers awaited); a step is one or
+    # more writes ("/n" cuts a piece into n writes, SPLIT_GAP_S apart).
     parts = []
-    for write in mode.split("|"):
-        data = b""
-        for piece in write.strip().split("+"):
-            data += {"hs": handshake(port), "text": frame(1, text.encode()) if text else b"",
-                     "close": frame(8, struct.pack("!H", 1000))}[piece]
-        parts.append((write.strip(), data))
+    for step in mode.split("|"):
+        writes = [b""]
+        for piece in step.strip().split("+"):
+            name, _, n = piece.partition("/")
+            data = {"hs": handshake(port), "text": frame(1, text.encode()) if text else b"",
+                    "close": frame(8, struct.pack("!H", 1000))}[name]
+            n = int(n or 1)
+            cut = [len(data) * k // n for k in range(n + 1)]
+            writes[-1] += data[:cut[1]]
+            writes += [data[cut[k]:cut[k + 1]] for k in range(1, n)]
+        parts.append((step.strip(), writes))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -175,14 +185,17 @@ async def one(loop, port, index, mode, rng):
         echoed = text is None
         close_sent = None
         text_sent = False
-        for k, (what, data) in enumerate(parts):
-            t = c.send(data)
+        for k, (what, writes) in enumerate(parts):
+            for n, data in enumerate(writes):
+                if n:
+                    await asyncio.sleep(SPLIT_GAP_S)
+                t = c.send(data)
             text_sent = text_sent or "text" in what
             if "close" in what:
                 close_sent = t
                 rec["t"] = t
             last = k == len(parts) - 1
-            deadline = time.monotonic() + (CLOSE_WAIT_S if close_sent else 5.0)
+            deadline = time.monotonic() + (CLOSE_WAIT_S if close_sent else 5.0) + (0 if upgraded else 3.0)
             # What this write waits for before the next one goes.
             while True:
                 if not upgraded:
@@ -194,6 +207,7 @@ async def one(loop, port, index, mode, rng):
                             rec["result"] = "refused: " + head.split("\r\n")[0]
                             return rec
                         upgraded = True
+                        rec["t101"] = c.stamp
                         continue
                 else:
                     f = parse_frame(c.buf)
@@ -212,7 +226,10 @@ async def one(loop, port, index, mode, rng):
                                 # The server closed first (a stopping child: 1001).
                                 rec["result"] = "server closed first"
                                 return rec
-                            rec["latency"] = c.stamp - close_sent
+                            # A close sent before the 101 came back waited
+                            # for the handshake (and maybe for a worker):
+                            # timed from the 101.
+                            rec["latency"] = c.stamp - max(close_sent, rec["t101"])
                             if rec["code"] != 1000:
                                 rec["result"] = f"close {rec['code']}"
                             break
