@@ -12,10 +12,15 @@ with graceful restarts mid-run.
 What fails a test: a close never answered (none within 2 s, or EOF without
 one), a reply slower than 1 s (the issue's bound), any other wrong answer
 (a wrong echo, bytes after the close, no FIN after it); and replies slower
-than 100 ms beyond a small tolerance, SLOW_TOLERANCE of the connections: the
-latency is taken from kernel receive timestamps, so the client's own event
-loop is not in it, but the server's threads share 2 cores with whatever
-else runs. A stopping child answers with (or starts with) close 1001, and a
+than 100 ms beyond a small tolerance: the latency is taken from kernel
+receive timestamps, so the client's own event loop is not in it, but the
+server's threads share 2 cores with whatever else runs (load averages of 20
+and more while these tests were written), and a stall of the machine slows
+every connection open at that moment, up to the concurrency at once. So the
+tolerance counts stalls, not connections: at most SLOW_EPISODES groups of
+slow replies (replies less than EPISODE_GAP_S apart are one group). A bug
+like the issue's, one connection in thousands at random times, shows as
+misses or as many separate groups. A stopping child answers with (or starts with) close 1001, and a
 full or restarting one refuses with 503: precise answers, allowed where
 children stop or fill up."""
 import asyncio
@@ -29,7 +34,8 @@ from run import time_limit
 
 SLOW_S = 0.100            # the issue's bound for a close reply
 LATE_S = 1.0              # never tolerated
-SLOW_TOLERANCE = 0.001    # share of connections allowed between SLOW_S and LATE_S
+SLOW_EPISODES = 3         # stalls tolerated per run (replies between SLOW_S and LATE_S)
+EPISODE_GAP_S = 0.5       # slow replies closer than this in time belong to one stall
 
 
 def apache_log_time(line):
@@ -55,6 +61,16 @@ def log_lines_near(apache, when, window=1.5):
     return out
 
 
+def stalls(slow):
+    """How many groups the slow replies form in time."""
+    groups, last = 0, None
+    for t in sorted(r["t"] for r in slow):
+        if last is None or t - last > EPISODE_GAP_S:
+            groups += 1
+        last = t
+    return groups
+
+
 def check(apache, records, elapsed, allowed=("ok",), min_ok=0):
     """Prints the run's figures and fails as the module's docstring says;
     `allowed`: prefixes of the results that are not failures."""
@@ -69,9 +85,12 @@ def check(apache, records, elapsed, allowed=("ok",), min_ok=0):
         problems.append(f"{len(bad)} connections ended wrongly")
     if late:
         problems.append(f"{len(late)} close replies slower than {LATE_S:g} s")
-    if len(slow) > SLOW_TOLERANCE * len(records):
-        problems.append(f"{len(slow)} close replies slower than {SLOW_S * 1000:g} ms "
-                        f"(tolerated: {SLOW_TOLERANCE:.1%} of {len(records)})")
+    episodes = stalls(slow)
+    if slow:
+        print(f"{len(slow)} replies slower than {SLOW_S * 1000:g} ms in {episodes} stall(s)")
+    if episodes > SLOW_EPISODES:
+        problems.append(f"{len(slow)} close replies slower than {SLOW_S * 1000:g} ms in {episodes} "
+                        f"separate stalls (tolerated: {SLOW_EPISODES})")
     ok = sum(1 for r in records if r["result"] == "ok")
     if ok < min_ok:
         problems.append(f"only {ok} connections completed normally (expected at least {min_ok})")
