@@ -80,6 +80,7 @@ class Conn:
         self.stamp = 0.0         # kernel receive time of the last chunk
         self.eof = False
         self.error = None
+        self.unstamped = 0       # chunks without a kernel timestamp (timed on arrival in Python)
         self.waiter = None
         loop.add_reader(sock.fileno(), self._readable)
 
@@ -96,11 +97,14 @@ class Conn:
             self.loop.remove_reader(self.sock.fileno())
         else:
             self.buf += data
-            self.stamp = time.time()
+            self.stamp = None
             for level, kind, value in anc:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
                     sec, nsec = struct.unpack("qq", value[:16])
                     self.stamp = sec + nsec / 1e9
+            if self.stamp is None:
+                self.stamp = time.time()
+                self.unstamped += 1
         if self.waiter and not self.waiter.done():
             self.waiter.set_result(None)
 
@@ -256,6 +260,7 @@ async def one(loop, port, index, mode, rng):
             rec["result"] = f"{len(c.buf)} bytes after the close frame"
         return rec
     finally:
+        rec["unstamped"] = c.unstamped
         c.close()
 
 
@@ -306,6 +311,9 @@ def summary(records, elapsed):
     for r in records:
         results[r["result"]] = results.get(r["result"], 0) + 1
     lines.append("results: " + ", ".join(f"{k}: {v}" for k, v in sorted(results.items(), key=lambda kv: -kv[1])))
+    unstamped = sum(r.get("unstamped", 0) for r in records)
+    if unstamped:
+        lines.append(f"({unstamped} chunks came without a kernel timestamp: timed on arrival in Python)")
     if lat:
         def q(p):
             return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000
