@@ -21,9 +21,9 @@ every connection open at that moment, up to the concurrency at once. So the
 tolerance counts stalls, not connections: at most SLOW_EPISODES groups of
 slow replies (replies less than EPISODE_GAP_S apart are one group). A bug
 like the issue's, one connection in thousands at random times, shows as
-misses or as many separate groups. A stopping child answers with (or starts with) close 1001, and a
-full or restarting one refuses with 503: precise answers, allowed where
-children stop or fill up."""
+misses or as many separate groups. A stopping child answers with (or starts
+with) close 1001, and a full or restarting one refuses with 503: precise
+answers, allowed where children stop or fill up."""
 import asyncio
 import re
 import subprocess
