@@ -302,10 +302,18 @@ PerIpTable::Stats PerIpTable::stats() const {
   std::sort(used.begin(), used.end(), [](const Entry& x, const Entry& y) {
     return std::memcmp(x.key.b, y.key.b, sizeof x.key.b) < 0;
   });
+  // A few children own every entry: ask about each once.
+  std::vector<std::pair<PerIpOwner, bool>> owners;
+  auto owner_alive = [&](const PerIpOwner& o) {
+    for (const auto& seen : owners)
+      if (seen.first == o) return seen.second;
+    owners.emplace_back(o, alive(o));
+    return owners.back().second;
+  };
   const IpKey* last = nullptr;
   uint32_t run = 0;
   for (const Entry& e : used) {
-    if (!alive(e.owner)) continue;
+    if (!owner_alive(e.owner)) continue;
     ++s.used;
     s.connections += e.count;
     if (!last || *last != e.key) {
