@@ -105,8 +105,14 @@ def wait_for(pred, timeout, what):
     raise AssertionError(f"not within {timeout}s: {what}")
 
 
-def children_with_connections(port):
-    return [c["pid"] for c in status_json(port)["children"] if sum(c[app]["open"] for app in ("echo", "chat", "backend", "pusher")) > 0]
+def open_by_child(port, total):
+    """{pid: open WebSockets} once the children's figures add up to `total`
+    (a session counts itself open just after its 101)."""
+    def settled():
+        by = {c["pid"]: sum(c[app]["open"] for app in ("echo", "chat", "backend", "pusher"))
+              for c in status_json(port)["children"]}
+        return by if sum(by.values()) == total else None
+    return wait_for(settled, 10, f"{total} sessions open in the children's figures")
 
 
 @time_limit(90)
@@ -115,7 +121,8 @@ def test_limit_counts_every_child_and_gives_places_back():
     held = []
     try:
         held = open_ok(a.port, LIMIT)
-        assert len(children_with_connections(a.port)) >= 2, status_json(a.port)["children"]
+        by_child = open_by_child(a.port, LIMIT)
+        assert len([n for n in by_child.values() if n]) >= 2, by_child
         first = time.time()
         why = refused_429(Upgrade(a.port))
         assert "127.0.0.1" in why and "WSBridgeMaxConnectionsPerIP 5" in why, why
@@ -164,13 +171,7 @@ def test_every_app_counts_and_a_killed_child_gives_its_places_back():
         st = status_json(a.port)
         assert st["per_ip"]["connections"] == LIMIT, st["per_ip"]
         # SIGKILL a child that holds some: it can never give them back itself.
-        victim = None
-        for c in st["children"]:
-            n = sum(c[app]["open"] for app in ("echo", "chat", "backend", "pusher"))
-            if n > 0:
-                victim, lost = c["pid"], n
-                break
-        assert victim, st["children"]
+        victim, lost = next((pid, n) for pid, n in open_by_child(a.port, LIMIT).items() if n)
         os.kill(victim, signal.SIGKILL)
         # Once Apache has reaped it (its maintenance runs every second) the
         # count is back to the survivors, and their places are usable again.
