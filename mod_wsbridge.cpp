@@ -19,6 +19,7 @@
 #include "apache/config.h"
 #include "apache/deferred_session.h"
 #include "apache/handler.h"
+#include "apache/per_ip_limit.h"
 
 extern "C" {
 __attribute__((visibility("default"))) extern module AP_MODULE_DECLARE_DATA wsbridge_module;
@@ -102,6 +103,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
   // Apache reads its config twice at start; warn on the real pass only.
   bool dry_run = ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG;
   setup_capacity(s, !dry_run);
+  if (!setup_per_ip(s, ps.gate.capacity(), !dry_run)) return HTTP_INTERNAL_SERVER_ERROR;
   if (!dry_run)
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "wsbridge: mod_wsbridge/%s ready (%s MPM)", WSB_VERSION,
                  ap_show_mpm());
@@ -132,6 +134,7 @@ void child_init(apr_pool_t* pchild, server_rec* s) {
     if (!ps.slot)
       ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "wsbridge: no free status slot for child %d", (int)getpid());
   }
+  per_ip_child_init();
   apr_pool_cleanup_register(pchild, nullptr, child_exit, apr_pool_cleanup_null);
 }
 

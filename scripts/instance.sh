@@ -10,7 +10,10 @@
 # EXTRA_CONF (a file Included at the end of the server config),
 # MODULE (path of mod_wsbridge.so), QUIET=1 (no URL banner),
 # PHP=1 (a private php-fpm pool under DIR, and every *.php through it:
-# make run's default; the backend bridge's demo needs it).
+# make run's default; the backend bridge's demo needs it),
+# PER_IP (WSBridgeMaxConnectionsPerIP; off here unless set, because every
+# client of the tests, benchmarks and browser demos is 127.0.0.1; "default"
+# leaves the directive out).
 set -euo pipefail
 cmd=${1:?usage: instance.sh start|stop|reload|graceful-stop|conf DIR}
 dir=${2:?usage: instance.sh $cmd DIR}
@@ -119,6 +122,7 @@ DirectoryIndex index.html
   AllowOverride FileInfo
 </Directory>
 WSBridgePusherApp $PUSHER_APP_ID $PUSHER_APP_KEY $PUSHER_APP_SECRET
+$([ "${PER_IP:-off}" = default ] || echo "WSBridgeMaxConnectionsPerIP ${PER_IP:-off}")
 Include "$root/conf/dev-locations.conf"
 $php
 $ssl

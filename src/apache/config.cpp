@@ -81,6 +81,7 @@ void* create_server_config(apr_pool_t* p, server_rec*) {
   auto* s = static_cast<ServerConfig*>(apr_pcalloc(p, sizeof(ServerConfig)));
   s->max_connections = -1;
   s->reserve_workers = -1;
+  s->max_per_ip = -1;
   s->bus_size = -1;
   s->history_size = -1;
   s->presence_limit = -1;
@@ -94,6 +95,7 @@ void* merge_server_config(apr_pool_t* p, void* basev, void* addv) {
   auto* m = static_cast<ServerConfig*>(apr_pcalloc(p, sizeof(ServerConfig)));
   m->max_connections = add->max_connections >= 0 ? add->max_connections : base->max_connections;
   m->reserve_workers = add->reserve_workers >= 0 ? add->reserve_workers : base->reserve_workers;
+  m->max_per_ip = add->max_per_ip >= 0 ? add->max_per_ip : base->max_per_ip;
   m->pusher_apps = add->pusher_apps ? add->pusher_apps : base->pusher_apps;
   m->bus_size = add->bus_size >= 0 ? add->bus_size : base->bus_size;
   m->bus_url = add->bus_url ? add->bus_url : base->bus_url;
@@ -351,6 +353,20 @@ const char* set_reserve_workers(cmd_parms* cmd, void*, const char* arg) {
   return parse_int(cmd, arg, 0, 100000, &sconf(cmd)->reserve_workers);
 }
 
+const char* set_max_per_ip(cmd_parms* cmd, void*, const char* arg) {
+  // One count per address over every vhost and app: a server-wide setting.
+  const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+  if (err) return err;
+  if (!strcasecmp(arg, "off")) {
+    sconf(cmd)->max_per_ip = 0;
+    return nullptr;
+  }
+  if (parse_int(cmd, arg, 0, 1000000, &sconf(cmd)->max_per_ip))
+    return apr_psprintf(cmd->pool, "WSBridgeMaxConnectionsPerIP: '%s' must be a whole number from 0 to 1000000 "
+                        "(0 or off: no limit)", arg);
+  return nullptr;
+}
+
 const char* set_bus_size(cmd_parms* cmd, void*, const char* arg) {
   const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
   if (err) return err;
@@ -425,6 +441,7 @@ const command_rec directives[] = {
     {"WSBridgeSecret", fn(set_secret), nullptr, WSB_DIR, TAKE1, "HMAC secret for access tokens (default none)"},
     {"WSBridgeMaxConnections", fn(set_max_connections), nullptr, RSRC_CONF, TAKE1, "open WebSockets per server (default: what the MPM can carry with the worker reserve)"},
     {"WSBridgeReserveWorkers", fn(set_reserve_workers), nullptr, RSRC_CONF, TAKE1, "worker threads per child (prefork: workers per server) never given to WebSockets (default: 1/8, at least 4, at most half)"},
+    {"WSBridgeMaxConnectionsPerIP", fn(set_max_per_ip), nullptr, RSRC_CONF, TAKE1, "open WebSockets per client address, over every child (default: a quarter of the server's capacity, at least 64; 0 or off = no limit)"},
     {"WSBridgeBusSize", fn(set_bus_size), nullptr, RSRC_CONF, TAKE1, "shared-memory bus size (default 16M)"},
     {"WSBridgeBus", fn(set_bus), nullptr, RSRC_CONF, TAKE1, "shm (default) or redis://host:port[/db]"},
     {nullptr, nullptr, nullptr, 0, NO_ARGS, nullptr},

@@ -47,6 +47,7 @@ struct DirConfig {
 struct ServerConfig {
   int max_connections;                // -1 = unset (what the MPM can carry)
   int reserve_workers;                // -1 = unset (see default_reserve)
+  int max_per_ip;                     // -1 = unset (per_ip_default), 0 = off
   apr_array_header_t* pusher_apps;    // PusherAppDef; NULL = none
   apr_off_t bus_size;                 // -1 = unset
   const char* bus_url;                // NULL = shared memory
@@ -67,7 +68,14 @@ struct Limits {
   static constexpr int kTextLength = 4096;
   static constexpr apr_interval_time_t kBatchWindow = 1000;  // 1 ms
   static constexpr apr_interval_time_t kBackendTimeout = apr_time_from_sec(10);
+  static constexpr int kPerIpFloor = 64;
 };
+
+// WSBridgeMaxConnectionsPerIP unset: a quarter of what the server can carry,
+// but never under 64 (README, "Per-client limits").
+inline int per_ip_default(int server_limit) {
+  return server_limit / 4 > Limits::kPerIpFloor ? server_limit / 4 : Limits::kPerIpFloor;
+}
 
 apr_off_t max_message(const DirConfig* d);
 apr_off_t max_frame(const DirConfig* d);

@@ -25,6 +25,7 @@
 
 #include "apache/config.h"
 #include "chat/chat_config.h"
+#include "runtime/per_ip_table.h"
 #include "runtime/session.h"
 #include "runtime/worker_reserve.h"
 
@@ -43,6 +44,7 @@ struct SessionPlan {
   apr_interval_time_t timeout = 0;    // the vhost's Timeout: bounds blocking writes
   std::string uri;                    // for the log lines
   ConnectionGate::Ticket ticket;      // the worker reserve's place, held for the session's life
+  PerIpTable::Ticket per_ip;          // WSBridgeMaxConnectionsPerIP's place, likewise
 };
 
 // Whether this upgrade's session can run after its request.

@@ -19,6 +19,7 @@
 #include "apache/chat_service.h"
 #include "apache/deferred_session.h"
 #include "apache/filter_transport.h"
+#include "apache/per_ip_limit.h"
 #include "chat/chat_app.h"
 #include "chat/chat_names.h"
 #include "chat/token.h"
@@ -57,17 +58,20 @@ RefuseReason reason_for(int status) {
     case HTTP_METHOD_NOT_ALLOWED: return RefuseReason::BadMethod;
     case HTTP_UPGRADE_REQUIRED: return RefuseReason::UpgradeRequired;
     case HTTP_SERVICE_UNAVAILABLE: return RefuseReason::Overloaded;
+    case HTTP_TOO_MANY_REQUESTS: return RefuseReason::PerIp;
     default: return RefuseReason::BadRequest;
   }
 }
 
 // Answers a refused upgrade: the status, a one-line text body saying why,
-// and a log line. Returns OK so Apache sends our body, not its error page.
-int refuse(request_rec* r, int status, const std::string& why, RefuseReason reason) {
+// and a log line (unless the caller wrote a rate-limited one). Returns OK so
+// Apache sends our body, not its error page.
+int refuse(request_rec* r, int status, const std::string& why, RefuseReason reason, bool log = true) {
   ProcessState& ps = process_state();
   if (ps.slot) ps.slot->refused[static_cast<int>(reason)].fetch_add(1);
-  ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "wsbridge: refused upgrade of %s with %d: %s",
-                r->uri, status, why.c_str());
+  if (log)
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "wsbridge: refused upgrade of %s with %d: %s",
+                  r->uri, status, why.c_str());
   r->status = status;
   apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
   ap_set_content_type(r, "text/plain; charset=utf-8");
@@ -202,6 +206,15 @@ int upgrade_handler(request_rec* r) {
     return refuse(r, hs.status, hs.error);
   }
 
+  // WSBridgeMaxConnectionsPerIP, before the worker reserve: one client's
+  // excess is its own problem (429), not the server's (503).
+  PerIpTable::Ticket ip_ticket;
+  std::string per_ip_why;
+  if (!admit_per_ip(r, &ip_ticket, &per_ip_why)) {
+    apr_table_setn(r->err_headers_out, "Retry-After", "10");
+    return refuse(r, HTTP_TOO_MANY_REQUESTS, per_ip_why, RefuseReason::PerIp, false);
+  }
+
   // The worker reserve: this WebSocket will hold this thread for its life.
   ConnectionGate::Ticket ticket;
   const ServerConfig* vhost = server_config(r->server);
@@ -316,6 +329,7 @@ int upgrade_handler(request_rec* r) {
   stats.accepted.fetch_add(1, std::memory_order_relaxed);
   if (deferred) {
     auto plan = std::make_unique<SessionPlan>(std::move(ticket));
+    plan->per_ip = std::move(ip_ticket);
     plan->app = app;
     plan->fd = fd;
     plan->options = session_options(d);

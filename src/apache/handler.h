@@ -4,6 +4,7 @@
 #include <httpd.h>
 
 #include "runtime/session.h"
+#include "runtime/per_ip_table.h"
 #include "runtime/session_registry.h"
 #include "runtime/shared_stats.h"
 #include "runtime/worker_reserve.h"
@@ -16,6 +17,8 @@ struct ProcessState {
   SharedStats* shared = nullptr;  // created in post_config, inherited by children
   ChildSlot* slot = nullptr;      // this child's figures
   ConnectionGate gate;            // the worker reserve (set in post_config)
+  PerIpTable per_ip;              // WSBridgeMaxConnectionsPerIP's shared table
+  uint32_t per_ip_limit = 0;      // 0 = off
   SessionStats local[kAppCount];  // used when no shared block exists
   SessionStats& stats(int app) { return slot ? slot->app[app] : local[app]; }
 };

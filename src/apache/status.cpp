@@ -42,7 +42,7 @@ const char* const* const kRefuseNames = kRefuseReasonNames;
 struct Figures {
   int64_t open = 0;
   uint64_t accepted = 0, messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
-  uint64_t queue_overflows = 0, pings_sent = 0, hub_writes = 0, hub_handbacks = 0;
+  uint64_t queue_overflows = 0, pings_sent = 0, hub_writes = 0, hub_handbacks = 0, rate_limited = 0;
   uint64_t closes[18] = {};
 
   void add(const Figures& f) {
@@ -56,6 +56,7 @@ struct Figures {
     pings_sent += f.pings_sent;
     hub_writes += f.hub_writes;
     hub_handbacks += f.hub_handbacks;
+    rate_limited += f.rate_limited;
     for (size_t i = 0; i < 18; ++i) closes[i] += f.closes[i];
   }
 
@@ -70,6 +71,7 @@ struct Figures {
     pings_sent += s.pings_sent.load();
     hub_writes += s.hub_writes.load();
     hub_handbacks += s.hub_handbacks.load();
+    rate_limited += s.rate_limited.load();
     for (size_t i = 0; i < 18; ++i) closes[i] += s.closes[i].load();
   }
 };
@@ -101,6 +103,8 @@ const Counter kCounters[] = {
      "Messages the chat hub wrote to sockets itself (WSBridgeHubWrites), by application."},
     {"hub_handbacks", "hub_handbacks_total", &Figures::hub_handbacks,
      "Hub writes the socket did not take whole, left to the connection's thread, by application."},
+    {"rate_limited", "rate_limited_total", &Figures::rate_limited,
+     "Client commands refused by the rate limit (chat: WSBridgeRateLimit; Pusher: client events), by application."},
 };
 
 // "# HELP" then "# TYPE" for one metric family, as exporters write them.
@@ -248,6 +252,24 @@ void write_capacity(W& w) {
   w.EndObject();
 }
 
+// WSBridgeMaxConnectionsPerIP: the limit and the shared table's figures.
+template <typename W>
+void write_per_ip(W& w) {
+  ProcessState& ps = process_state();
+  PerIpTable::Stats st = ps.per_ip.stats();
+  w.Key("per_ip");
+  w.StartObject();
+  w.Key("limit"); w.Uint(ps.per_ip_limit);
+  w.Key("addresses"); w.Uint(st.addresses);
+  w.Key("connections"); w.Uint64(st.connections);
+  w.Key("busiest"); w.Uint(st.busiest);
+  w.Key("table_entries"); w.Uint(st.entries);
+  w.Key("table_used"); w.Uint(st.used);
+  w.Key("untracked"); w.Uint64(st.untracked);
+  w.Key("reclaimed"); w.Uint64(st.reclaimed);
+  w.EndObject();
+}
+
 std::string status_json() {
   ProcessState& ps = process_state();
   rapidjson::StringBuffer sb;
@@ -301,6 +323,7 @@ std::string status_json() {
   write_bus_and_hub(w);
   write_backend(w);
   write_capacity(w);
+  write_per_ip(w);
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
 }
@@ -357,6 +380,19 @@ std::string status_prometheus() {
     std::string l = std::string("reason=\"") + kRefuseNames[i] + "\"";
     prom(out, "upgrades_refused_total", l.c_str(), refused[i]);
   }
+  PerIpTable::Stats ip = ps.per_ip.stats();
+  prom_family(out, "per_ip_limit", "gauge", "WSBridgeMaxConnectionsPerIP in effect (0: no limit).");
+  prom(out, "per_ip_limit", "", ps.per_ip_limit);
+  prom_family(out, "per_ip_addresses", "gauge", "Client addresses (IPv6: /64s) with open WebSockets, over every child.");
+  prom(out, "per_ip_addresses", "", ip.addresses);
+  prom_family(out, "per_ip_busiest", "gauge", "Open WebSockets of the client address that has the most.");
+  prom(out, "per_ip_busiest", "", ip.busiest);
+  prom_family(out, "per_ip_untracked_total", "counter",
+              "WebSockets let in without a per-address count because the table had no free entry near the address.");
+  prom(out, "per_ip_untracked_total", "", ip.untracked);
+  prom_family(out, "per_ip_reclaimed_total", "counter",
+              "Per-address counts given back for connections of children that died without closing them.");
+  prom(out, "per_ip_reclaimed_total", "", ip.reclaimed);
   prom_family(out, "bus_overruns_total", "counter",
               "Times a child's hub fell so far behind the shared-memory bus that events were lost to it.");
   prom(out, "bus_overruns_total", "", ps.shared ? ps.shared->bus_overruns.load() : 0);

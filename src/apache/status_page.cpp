@@ -98,6 +98,7 @@ constexpr std::string_view kHtml = R"html(<!doctype html>
             <th scope="col" class="num">bytes in</th><th scope="col" class="num">bytes out</th>
             <th scope="col" class="num">queue overflows</th><th scope="col" class="num">pings sent</th>
             <th scope="col" class="num">hub writes</th><th scope="col" class="num">hub handbacks</th>
+            <th scope="col" class="num">rate limited</th>
           </tr></thead>
           <tbody id="apps-body"></tbody>
         </table>
@@ -122,6 +123,10 @@ constexpr std::string_view kHtml = R"html(<!doctype html>
             <tbody id="refused-body"></tbody>
           </table>
         </div>
+      </section>
+      <section class="panel">
+        <h2>Per client address</h2>
+        <dl class="kv" id="per-ip" data-testid="per-ip"></dl>
       </section>
       <section class="panel">
         <h2>Bus</h2>
@@ -175,10 +180,11 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
     worker_reserve: ["503", "WSBridgeReserveWorkers"],
     restarting: ["503", "the child is stopping"],
     unavailable: ["503", "bus or backend not answering"],
+    per_ip: ["429", "WSBridgeMaxConnectionsPerIP"],
   };
   // Counters that mean trouble when they are not zero.
   const WARN_KEYS = new Set(["queue_overflows", "deliveries_refused", "overruns", "pending_dropped",
-    "outages", "bus_overruns"]);
+    "outages", "bus_overruns", "untracked"]);
   const LABELS = {
     type: "type", connected: "connected", outages: "outages", publish_links: "publish links",
     resets: "resets", last_error: "last error", first_seq: "first seq", last_seq: "last seq",
@@ -186,6 +192,9 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
     frames_delivered: "frames delivered", deliveries_refused: "deliveries refused",
     rooms: "rooms", local_connections: "chat connections here", pending_publishes: "pending publishes",
     pending_dropped: "pending dropped",
+    limit: "WSBridgeMaxConnectionsPerIP", addresses: "addresses with WebSockets", connections: "their WebSockets",
+    busiest: "most from one address", refused: "refused (429)", untracked: "let in uncounted (table full)",
+    reclaimed: "given back from dead children",
   };
 
   const $ = (id) => document.getElementById(id);
@@ -441,7 +450,8 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
     for (const [name, f] of Object.entries(s.apps || {})) {
       body.append(row([node("th", { scope: "row" }, name), f.open, f.accepted, f.messages_in, f.messages_out,
         bytesCell(f.bytes_in), bytesCell(f.bytes_out), cell(f.queue_overflows, f.queue_overflows ? "warn" : ""),
-        f.pings_sent, f.hub_writes, f.hub_handbacks], { "data-app": name }));
+        f.pings_sent, f.hub_writes, f.hub_handbacks, cell(f.rate_limited || 0, f.rate_limited ? "warn" : "")],
+        { "data-app": name }));
     }
   }
 
@@ -485,6 +495,13 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
     }
   }
 
+  function renderPerIp(s) {
+    const p = s.per_ip || {};
+    fillKv($("per-ip"), { limit: p.limit ? p.limit : "no limit", addresses: p.addresses, connections: p.connections,
+      busiest: p.busiest, refused: (s.refused || {}).per_ip || 0, table: `${p.table_used} of ${p.table_entries} entries used`,
+      untracked: p.untracked, reclaimed: p.reclaimed });
+  }
+
   function renderBusAndHub(s) {
     fillKv($("bus"), { ...(s.bus || {}), bus_overruns: s.bus_overruns });
     if (s.hub) fillKv($("hub"), s.hub);
@@ -501,6 +518,7 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
     renderApps(s);
     renderCloses(s);
     renderRefused(s);
+    renderPerIp(s);
     renderBusAndHub(s);
     drawCharts();
   }

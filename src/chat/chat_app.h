@@ -36,6 +36,7 @@ class ChatApp : public App {
       return;
     }
     ChatConnection::Action a = conn_->on_text(payload, wall_clock_ms());
+    if (a.rate_limited) s.stats().rate_limited.fetch_add(1, std::memory_order_relaxed);
     if (a.reply) s.send_frame(a.reply);
     if (a.close) s.close(a.close_code, a.close_reason);
   }

@@ -47,6 +47,7 @@ ChatConnection::Action ChatConnection::on_text(std::string_view json, int64_t no
     if (!limiter_.allow(now_ms)) {
       ++strikes_;
       Action a = error(ChatError::RateLimited, "too many commands, slow down");
+      a.rate_limited = true;
       if (config_.rate_strikes != 0 && strikes_ >= config_.rate_strikes) {
         a.close = true;
         a.close_code = close_code::kPolicyViolation;

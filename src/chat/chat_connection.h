@@ -26,6 +26,7 @@ class ChatConnection {
     bool close = false;
     uint16_t close_code = 0;
     std::string close_reason;
+    bool rate_limited = false;  // refused by WSBridgeRateLimit (counted in the status)
   };
 
   // base_name: the user name from a token (name_fixed) or another trusted

@@ -165,6 +165,7 @@ void PusherApp::client_event(Session& s, const PusherCommand& cmd) {
     return;
   }
   if (!client_events_.allow(monotonic_ms())) {
+    s.stats().rate_limited.fetch_add(1, std::memory_order_relaxed);
     error(s, make_error(ErrorKind::RateLimited, {}, cmd.channel));
     return;
   }

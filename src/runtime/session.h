@@ -101,6 +101,8 @@ class Session : private FrameSink {
   OutboundQueue& queue() { return *queue_; }
   const std::shared_ptr<OutboundQueue>& queue_ptr() const { return queue_; }
   PeerPtr peer() const { return peer_; }
+  // The app's figures (the status page): apps count what they refuse.
+  SessionStats& stats() { return stats_; }
   bool closing() const { return close_sent_; }
   bool close_received() const { return close_received_; }
 

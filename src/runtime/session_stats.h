@@ -17,6 +17,9 @@ struct SessionStats {
   // Messages the hub wrote to sockets itself (WSBridgeHubWrites), and hub
   // writes the socket did not take whole, left to the connection's thread.
   std::atomic<uint64_t> hub_writes{0}, hub_handbacks{0};
+  // Client commands refused by the app's rate limit (chat: WSBridgeRateLimit;
+  // Pusher: client events).
+  std::atomic<uint64_t> rate_limited{0};
   // closes by code: index = code - 1000 for 1000..1015, [16] = 3000-4999, [17] = other
   std::array<std::atomic<uint64_t>, 18> closes{};
 

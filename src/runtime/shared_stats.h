@@ -23,13 +23,14 @@ enum class RefuseReason : int {
   WorkerReserve,    // 503 (the child would keep fewer than WSBridgeReserveWorkers threads)
   Restarting,       // 503 (the child is stopping)
   Unavailable,      // 503 (the bus or the backend does not answer)
+  PerIp,            // 429 (WSBridgeMaxConnectionsPerIP)
   Count
 };
 
 // Names for the status outputs, in RefuseReason order.
 constexpr const char* kRefuseReasonNames[] = {"bad_request", "unauthorized", "forbidden_origin",
                                               "method_not_allowed", "upgrade_required", "overloaded",
-                                              "worker_reserve", "restarting", "unavailable"};
+                                              "worker_reserve", "restarting", "unavailable", "per_ip"};
 static_assert(sizeof(kRefuseReasonNames) / sizeof(kRefuseReasonNames[0]) == static_cast<int>(RefuseReason::Count),
               "a name for every refusal reason");
 
@@ -74,7 +75,7 @@ struct SharedStats {
   std::atomic<uint64_t> bus_overruns{0};
   std::array<ChildSlot, kMaxChildSlots> slots;
 
-  static constexpr uint64_t kMagic = 0x7773627374617432ull;  // "wsbstat2": bump on any layout change
+  static constexpr uint64_t kMagic = 0x7773627374617433ull;  // "wsbstat3": bump on any layout change
 
   // Maps a fresh block (inherited by children after fork). nullptr on failure.
   static SharedStats* create();
