@@ -45,7 +45,7 @@ class Msg:
 
 class Client:
     def __init__(self, run, idx, room, ports, interval):
-        self.run = run
+        self.chaos = run
         self.name = f"u{idx:03d}"
         self.room = room
         self.ports = ports
@@ -108,10 +108,12 @@ class Client:
         welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
         if welcome.get("type") != "welcome":
             raise OSError(f"no welcome: {welcome}")
-        epoch = self.run.epoch
+        # The bus epoch is the harness's ground truth for the checker; the
+        # client itself only learns of a restarted bus the way a page does:
+        # its own join comes back with a seq not above its since.
+        epoch = self.chaos.epoch
         self.connects += 1
-        if epoch != self.epoch:
-            self.epoch, self.last_seq = epoch, None
+        self.epoch = epoch
         since = self.last_seq
         join = {"type": "join", "room": self.room, "name": self.name}
         if since is not None:
