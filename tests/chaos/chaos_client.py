@@ -18,7 +18,10 @@ lists the checker reads (tests/chaos/chaos_check.py):
   ["e", epoch, seq, kind, what, src]         a room event: kind "m" (what =
                                              text) or "s" (what = event:name);
                                              src "h" (history) or "l" (live)
-  ["err", code]                              an error frame
+  ["err", code, t]                           an error frame
+  ["send", n, attempt, t]                    the user's message n went out
+(t: milliseconds since the client started; "conn", "hist" and message
+events carry it last too).
 """
 import asyncio
 import json
@@ -68,6 +71,7 @@ class Client:
         self.stats = {"reconnects": 0, "resends": 0, "ack_timeouts": 0, "retries": 0,
                       "restarts_seen": 0, "connect_failures": 0}
         self.errors = {}
+        self.t_start = time.monotonic()
 
     # --- connection loop -------------------------------------------------
     async def run(self):
@@ -118,7 +122,7 @@ class Client:
         join = {"type": "join", "room": self.room, "name": self.name}
         if since is not None:
             join["since"] = since
-        self.log.append(["conn", epoch, self.port, welcome.get("pid"), since])
+        self.log.append(["conn", epoch, self.port, welcome.get("pid"), since, self.now()])
         await ws.send(json.dumps(join))
         hist = myjoin = None
         while True:
@@ -141,7 +145,7 @@ class Client:
             self.stats["restarts_seen"] += 1
             self.last_seq = None
         self.log.append(["hist", epoch, since, bool(hist.get("complete")), jseq,
-                         evs[0]["seq"] if evs else None])
+                         evs[0]["seq"] if evs else None, self.now()])
         for e in evs:
             self.on_event(e, epoch, "h")
         self.on_event(myjoin, epoch, "l")
@@ -167,7 +171,7 @@ class Client:
         seq = f.get("seq")
         if f.get("type") == "message":
             text = f.get("text", "")
-            self.log.append(["e", epoch, seq, "m", text, src])
+            self.log.append(["e", epoch, seq, "m", text, src, self.now()])
             m = self.by_text.get(text)
             if m is not None:
                 self.on_ack(m, seq, epoch)
@@ -190,12 +194,16 @@ class Client:
     def on_error(self, f):
         code = f.get("code", "?")
         self.errors[code] = self.errors.get(code, 0) + 1
-        self.log.append(["err", code])
+        self.log.append(["err", code, self.now()])
         if code in ("unavailable", "rate-limited") and self.sent_at is not None:
             # the message in flight was refused: the ticker sends it again
             self.stats["retries"] += 1
             self.sent_at = None
             self.hold_until = time.monotonic() + RETRY_AFTER
+
+    def now(self):
+        """Milliseconds since the client started (for reading logs)."""
+        return int((time.monotonic() - self.t_start) * 1000)
 
     # --- sending ---------------------------------------------------------
     async def send_head(self):
@@ -206,6 +214,7 @@ class Client:
         m = self.outbox[0]
         m.sends += 1
         self.sent_at = time.monotonic()
+        self.log.append(["send", m.n, m.sends, self.now()])
         try:
             await self.ws.send(json.dumps({"type": "message", "room": self.room,
                                            "text": m.text, "cid": m.cid}))
