@@ -82,13 +82,14 @@ def check(run, info, error_logs):
             if e[0] == "e" and e[1] == final_epoch and e[2] is not None:
                 final_seq[c.room] = max(final_seq.get(c.room, 0), e[2])
     delivered = expected = lost_deliveries = dup_deliveries = recv_order = 0
-    hist_gaps = restart_gaps = hist_incomplete = resets = own_again = 0
+    hist_gaps = restart_gaps = hist_incomplete = resets = own_again = stale_since = 0
     lost_examples = []
     for c in clients:
         got = collections.Counter()        # (epoch, seq) of messages received
         last = {}                          # epoch -> largest seq seen
         start = {}                         # epoch -> membership starts after this seq
         excused = collections.defaultdict(list)   # epoch -> [(lo, hi)] open intervals
+        stale = {}                         # epoch -> a since from the old bus, taken as new
         prev_epoch = None
         for e in c.log:
             if e[0] == "conn":
@@ -104,6 +105,12 @@ def check(run, info, error_logs):
                             problems.append(f"{c.name}: the bus seq went back (join {jseq} <= since {since}) "
                                             "without a restart of the bus")
                     since = None
+                elif since is not None and start.get(epoch) == 0 and epoch not in stale:
+                    # The first join on a restarted bus whose seq had already
+                    # passed the client's since from the old bus: the server
+                    # takes since as its own and leaves out its events up
+                    # to since, with complete:true (nothing tells them apart).
+                    stale[epoch] = since
                 start.setdefault(epoch, jseq)
                 if not complete:
                     hist_incomplete += 1
@@ -147,11 +154,18 @@ def check(run, info, error_logs):
                     restart_gaps += 1
                 else:
                     lost_deliveries += 1
+                    if epoch in stale and seq <= stale[epoch]:
+                        stale_since += 1
                     if len(lost_examples) < 10:
                         lost_examples.append(f"{c.name} missed {text} (epoch {epoch}, seq {seq})")
     if lost_deliveries:
+        why = ""
+        if stale_since:
+            why = (f" ({stale_since} of them after a join on a restarted shm bus that had already "
+                   f"passed the client's since from the old bus: answered complete:true without "
+                   f"them; see docs/reliability.md)")
         problems.append(f"{lost_deliveries} deliveries missing without a complete:false or restart "
-                        f"to explain them: {lost_examples}")
+                        f"to explain them{why}: {lost_examples}")
 
     # --- hangs, crashes, memory -------------------------------------------
     if not info["settled"]:
@@ -199,7 +213,7 @@ def check(run, info, error_logs):
         "duplicated": dup_published + dup_deliveries, "dup_published": dup_published,
         "dup_deliveries": dup_deliveries, "order_violations": sender_order + recv_order,
         "history_incomplete": hist_incomplete, "history_gaps": hist_gaps, "restart_gaps": restart_gaps,
-        "seq_resets_seen": resets, "own_again": own_again,
+        "seq_resets_seen": resets, "own_again": own_again, "stale_since": stale_since,
         "restarts": run.counts["restarts"], "kills": run.counts["kills"],
         "outages": run.counts["outages"], "redis_restarts": run.counts["redis_restarts"],
         "reconnects": reconnects, "resends": sum(c.stats["resends"] for c in clients),
