@@ -91,26 +91,29 @@ def check(run, info, error_logs):
         excused = collections.defaultdict(list)   # epoch -> [(lo, hi)] open intervals
         stale = {}                         # epoch -> a since from the old bus, taken as new
         prev_epoch = None
+        fresh = False                      # the next join is the first on a restarted bus
         for e in c.log:
             if e[0] == "conn":
-                if prev_epoch is not None and e[1] != prev_epoch:
+                fresh = prev_epoch is not None and e[1] != prev_epoch
+                if fresh:
                     start.setdefault(e[1], 0)  # a member across the bus restart
                 prev_epoch = e[1]
             elif e[0] == "hist":
                 _, epoch, since, complete, jseq, first = e[:6]
                 if since is not None and jseq <= since:
                     resets += 1
-                    if epoch == 0 or epoch not in start or start[epoch] != 0:
+                    if not fresh:
                         if len(problems) < 40:
                             problems.append(f"{c.name}: the bus seq went back (join {jseq} <= since {since}) "
                                             "without a restart of the bus")
                     since = None
-                elif since is not None and start.get(epoch) == 0 and epoch not in stale:
+                elif since is not None and fresh:
                     # The first join on a restarted bus whose seq had already
                     # passed the client's since from the old bus: the server
                     # takes since as its own and leaves out its events up
                     # to since, with complete:true (nothing tells them apart).
                     stale[epoch] = since
+                fresh = False
                 start.setdefault(epoch, jseq)
                 if not complete:
                     hist_incomplete += 1
