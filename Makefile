@@ -106,7 +106,7 @@ test-browser: deps module
 CHAOS_TIME ?= 600
 CHAOS_DOC ?= docs/reliability.md
 chaos: deps module
-	@/usr/bin/python3 tests/chaos/test_check.py | tail -1
+	@out=$$(/usr/bin/python3 tests/chaos/test_check.py) || { echo "$$out"; exit 1; }; echo "checker self-test: $${out##*$$'\n'}"
 	@/usr/bin/python3 tests/chaos/chaos.py --time $(CHAOS_TIME) $(if $(CHAOS_DOC),--doc $(CHAOS_DOC))
 
 FUZZ_TIME ?= 60
