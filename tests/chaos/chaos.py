@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, HERE)
 
 from harness import Apache, free_port  # noqa: E402
-from chaos_client import Client  # noqa: E402
+from chaos_client import Client, now_ms  # noqa: E402
 from chaos_check import check, table, markdown_rows  # noqa: E402
 from chaos_redis import Redis  # noqa: E402
 
@@ -67,7 +67,10 @@ def rss_kb(pid):
 class Run:
     """One chaos run: servers, clients, the fault schedule, the numbers."""
 
-    def __init__(self, kind, seconds, n_clients, n_rooms, out_dir):
+    def __init__(self, kind, seconds, n_clients, n_rooms, out_dir, faults="graceful,kill,stop,redis",
+                 extra_conf=""):
+        self.kinds = set(faults.split(","))
+        self.extra_conf = extra_conf
         self.kind = kind
         self.seconds = seconds
         self.n_clients = n_clients
@@ -76,6 +79,7 @@ class Run:
         self.epoch = 0          # bumped when the bus itself restarts (shm: hard stop)
         self.counts = {"restarts": 0, "kills": 0, "outages": 0, "redis_restarts": 0}
         self.faults = []        # (t, what)
+        self.stop_ms = {}       # epoch -> when the hard stop that ended it began (now_ms)
         self.servers = []
         self.redis = None
         self.clients = []
@@ -84,7 +88,7 @@ class Run:
 
     # --- servers -------------------------------------------------------
     def start_servers(self):
-        conf = "WSBridgeHistorySize 200\n"
+        conf = "WSBridgeHistorySize 200\n" + self.extra_conf
         if self.kind == "redis":
             self.redis = Redis(os.path.join(self.out_dir, "redis"))
             self.redis.start()
@@ -153,8 +157,10 @@ class Run:
         # The shm run stops its only server, the bus with it; the redis run
         # stops one of two servers (the bus lives on in Redis).
         a = self.servers[0]
+        t_stop = now_ms()
         await asyncio.to_thread(a.stop)
         if self.kind == "shm":
+            self.stop_ms[self.epoch] = t_stop
             self.epoch += 1
         self.note(f"hard stop of :{a.port}")
         await asyncio.sleep(2)
@@ -181,15 +187,17 @@ class Run:
         T = self.seconds
         scale = min(1.0, T / 180.0)
         plan = []
+        on = self.kinds
         pg, pk, pr = max(10, 30 * scale), max(12, 45 * scale), max(15, 60 * scale)
         t = pg * 0.6
-        while t < T - 4:
+        while t < T - 4 and "graceful" in on:
             plan.append((t, self.graceful)); t += pg
         t = pk * 0.8
-        while t < T - 4:
+        while t < T - 4 and "kill" in on:
             plan.append((t, self.kill_child)); t += pk
-        plan.append((T * 0.35, self.hard_restart))
-        if self.kind == "redis":
+        if "stop" in on:
+            plan.append((T * 0.35, self.hard_restart))
+        if self.kind == "redis" and "redis" in on:
             t = pr * 0.7
             while t < T - 4:
                 plan.append((t, self.redis_restart)); t += pr
@@ -306,6 +314,9 @@ def main():
     p.add_argument("--interval", type=float, default=6.0, help="mean seconds between a client's messages")
     p.add_argument("--doc", help="write the result table into this file (docs/reliability.md)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--faults", default="graceful,kill,stop,redis",
+                   help="the kinds of fault to make (to narrow a finding down)")
+    p.add_argument("--conf", default="", help="more server config lines (e.g. 'LogLevel wsbridge:debug')")
     args = p.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     random.seed(seed)
@@ -318,7 +329,8 @@ def main():
     for kind in kinds:
         out = os.path.join(base, kind)
         os.makedirs(out, exist_ok=True)
-        run = Run(kind, per_run, args.clients, args.rooms, out)
+        run = Run(kind, per_run, args.clients, args.rooms, out, args.faults,
+                  args.conf.replace("\\n", "\n") + "\n" if args.conf else "")
         try:
             run.start_servers()
             info = asyncio.run(run.main(args.interval))

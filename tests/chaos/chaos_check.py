@@ -15,8 +15,9 @@ excused only by
   - a history answer with complete:false whose gap covers its seq
     (counted as a history gap), or
   - a restart of the bus itself: messages of the old epoch after the last
-    seq the client saw there (counted as a restart gap; the shm bus keeps
-    nothing across a stop);
+    seq the client saw there, first seen by anybody at most
+    RESTART_GRACE_MS before the stop began (counted as a restart gap; the
+    shm bus keeps nothing across a stop);
 otherwise it is a LOST delivery. A second copy of one seq is a DUPLICATED
 delivery.
 """
@@ -24,6 +25,9 @@ import collections
 import re
 
 PARENT_GROWTH_LIMIT_KB = 16 * 1024
+# A message first seen this long before a hard stop began had time to reach
+# every member: missing it is not the stop's doing.
+RESTART_GRACE_MS = 3000
 
 
 def check(run, info, error_logs):
@@ -44,6 +48,12 @@ def check(run, info, error_logs):
             if e[0] == "e" and e[3] == "m" and e[4] in owner:
                 copies[e[4]].add((e[1], e[2]))
                 room_msgs[(c.room, e[1])][e[2]] = e[4]
+    first_seen = {}                             # text -> earliest arrival anywhere (ms)
+    for c in clients:
+        for e in c.log:
+            if e[0] == "e" and e[3] == "m" and len(e) > 6:
+                first_seen[e[4]] = min(first_seen.get(e[4], e[6]), e[6])
+    stop_ms = getattr(run, "stop_ms", {})
     dup_published = sum(len(s) - 1 for s in copies.values())
     for text, s in copies.items():
         if len(s) > 1 and len(problems) < 20:
@@ -153,7 +163,8 @@ def check(run, info, error_logs):
                     delivered += 1
                 elif any(lo < seq < top for lo, top in excused[epoch]):
                     hist_gaps += 1
-                elif epoch != final_epoch and seq > last.get(epoch, 0):
+                elif (epoch != final_epoch and seq > last.get(epoch, 0) and
+                      first_seen.get(text, 0) >= stop_ms.get(epoch, 0) - RESTART_GRACE_MS):
                     restart_gaps += 1
                 else:
                     lost_deliveries += 1
@@ -171,6 +182,10 @@ def check(run, info, error_logs):
                         f"to explain them{why}: {lost_examples}")
 
     # --- hangs, crashes, memory -------------------------------------------
+    stalls = [(c.name, e[1], e[2]) for c in clients for e in c.log if e[0] == "stall"]
+    if stalls:
+        problems.append(f"{len(stalls)} connections open but without any room event for "
+                        f"10 s while the room talked (client, pid, ms): {stalls[:10]}")
     if not info["settled"]:
         stuck = [f"{c.name}(connected={c.connected}, outbox={len(c.outbox)})"
                  for c in clients if not c.settled()]
@@ -222,7 +237,7 @@ def check(run, info, error_logs):
         "reconnects": reconnects, "resends": sum(c.stats["resends"] for c in clients),
         "ack_timeouts": sum(c.stats["ack_timeouts"] for c in clients),
         "retries": sum(c.stats["retries"] for c in clients),
-        "errors": dict(errors), "wsbridge_log_errors": dict(wsb_errors), "crashes": len(crashes),
+        "stalls": len(stalls), "errors": dict(errors), "wsbridge_log_errors": dict(wsb_errors), "crashes": len(crashes),
         "memory": mem, "faults": run.faults, "problems": problems,
     })
     return r

@@ -12,7 +12,7 @@ history as acknowledged, and resends the rest (same cid).
 Everything the client receives about its room goes into `log`, compact
 lists the checker reads (tests/chaos/chaos_check.py):
 
-  ["conn", epoch, port, pid, since]          a connection was opened
+  ["conn", epoch, port, pid, since, t, id]  a connection was opened
   ["hist", epoch, since, complete, join_seq, first_seq]
                                              the history answer of a join
   ["e", epoch, seq, kind, what, src]         a room event: kind "m" (what =
@@ -20,7 +20,9 @@ lists the checker reads (tests/chaos/chaos_check.py):
                                              src "h" (history) or "l" (live)
   ["err", code, t]                           an error frame
   ["send", n, attempt, t]                    the user's message n went out
-(t: milliseconds since the client started; "conn", "hist" and message
+  ["stall", pid, t]                          no room event for STALL_AFTER s on a
+                                             live connection
+(t: milliseconds since the run started, one base for all clients; "conn", "hist" and message
 events carry it last too).
 """
 import asyncio
@@ -33,6 +35,13 @@ import websockets
 FAIL_AFTER = 45.0     # seconds from Enter to "failed" (the UI would say so)
 ACK_TIMEOUT = 15.0    # no echo on a live connection: resend (same cid)
 RETRY_AFTER = 1.0     # after `unavailable` / `rate-limited`
+STALL_AFTER = 10.0    # a live, joined connection without any room event this long is stuck
+T0 = time.monotonic()  # one time base for every client's log
+
+
+def now_ms():
+    """Milliseconds since the chaos run started (every log's time base)."""
+    return int((time.monotonic() - T0) * 1000)
 
 
 class Msg:
@@ -71,7 +80,9 @@ class Client:
         self.stats = {"reconnects": 0, "resends": 0, "ack_timeouts": 0, "retries": 0,
                       "restarts_seen": 0, "connect_failures": 0}
         self.errors = {}
-        self.t_start = time.monotonic()
+        self.last_event = None    # monotonic time of the last room event on this connection
+        self.stalled = False      # this connection was reported stuck
+        self.pid = None
 
     # --- connection loop -------------------------------------------------
     async def run(self):
@@ -122,7 +133,8 @@ class Client:
         join = {"type": "join", "room": self.room, "name": self.name}
         if since is not None:
             join["since"] = since
-        self.log.append(["conn", epoch, self.port, welcome.get("pid"), since, self.now()])
+        self.pid = welcome.get("pid")
+        self.log.append(["conn", epoch, self.port, self.pid, since, self.now(), welcome.get("id")])
         await ws.send(json.dumps(join))
         hist = myjoin = None
         while True:
@@ -152,6 +164,8 @@ class Client:
         self.ws = ws
         self.connected = True
         self.joined_once = True
+        self.last_event = time.monotonic()
+        self.stalled = False
         if self.outbox:
             self.stats["resends"] += 1
         await self.send_head()
@@ -169,6 +183,7 @@ class Client:
     # --- events ----------------------------------------------------------
     def on_event(self, f, epoch, src):
         seq = f.get("seq")
+        self.last_event = time.monotonic()
         if f.get("type") == "message":
             text = f.get("text", "")
             self.log.append(["e", epoch, seq, "m", text, src, self.now()])
@@ -202,8 +217,7 @@ class Client:
             self.hold_until = time.monotonic() + RETRY_AFTER
 
     def now(self):
-        """Milliseconds since the client started (for reading logs)."""
-        return int((time.monotonic() - self.t_start) * 1000)
+        return now_ms()
 
     # --- sending ---------------------------------------------------------
     async def send_head(self):
@@ -242,6 +256,12 @@ class Client:
             if self.sent_at is not None and now - self.sent_at > ACK_TIMEOUT:
                 self.stats["ack_timeouts"] += 1
                 self.sent_at = None
+            if self.sending and self.connected and not self.stalled and now - self.last_event > STALL_AFTER:
+                # Rooms of 40 talk several times a second: this connection
+                # is open but gets nothing. Noted, and left as it is, so the
+                # run shows how long the server keeps it so.
+                self.stalled = True
+                self.log.append(["stall", self.pid, self.now()])
             if not self.sending:
                 next_press = max(next_press, now)
             elif now >= next_press:

@@ -17,6 +17,7 @@ class FakeRun:
         self.clients = clients
         self.counts = {"restarts": 0, "kills": 0, "outages": 0, "redis_restarts": 0}
         self.faults, self.rss = [], {}
+        self.stop_ms = {0: 10000} if epoch else {}
 
 
 class FakeClient:
@@ -41,8 +42,8 @@ class FakeClient:
         self.log.append(["hist", epoch, since, complete, jseq, first, 0])
         self.log.append(["e", epoch, jseq, "s", f"join:{self.name}", "l"])
 
-    def ev(self, seq, text, epoch=0, src="l"):
-        self.log.append(["e", epoch, seq, "m", text, src, 0])
+    def ev(self, seq, text, epoch=0, src="l", t=9000):
+        self.log.append(["e", epoch, seq, "m", text, src, t])
 
 
 def two_clients():
@@ -146,6 +147,10 @@ def case_bus_restart_excuses_the_old_epoch_tail():
         c.ev(3, "b:2", epoch=1)
     r = result([a, b], epoch=1)
     assert r["restart_gaps"] == 1 and r["seq_resets_seen"] == 2 and not r["problems"], r
+    a.log[[i for i, e in enumerate(a.log) if e[0] == "e" and e[2] == 5][0]][6] = 5000
+    r = result([a, b], epoch=1)  # published 5 s before the stop: b should have had it
+    assert r["lost_deliveries"] == 1 and r["problems"], r
+    a.log[[i for i, e in enumerate(a.log) if e[0] == "e" and e[2] == 5][0]][6] = 9000
     r = result([a, b], epoch=0)  # the same logs without a bus restart: resets are faults
     assert r["problems"], r
 
@@ -161,6 +166,13 @@ def case_stale_since_after_a_bus_restart_is_a_loss():
     a.log.append(["e", 1, 6, "s", "join:b", "l"])
     r = result([a, b], epoch=1)
     assert r["lost_deliveries"] == 3 and r["stale_since"] == 3 and r["problems"], r
+
+
+def case_stalled_connection():
+    a, b = two_clients()
+    b.log.append(["stall", 1234, 5000])
+    r = result([a, b])
+    assert r["stalls"] == 1 and r["problems"], r
 
 
 def case_resend_answer_is_not_a_duplicate():
