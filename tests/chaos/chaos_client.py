@@ -83,6 +83,7 @@ class Client:
         self.last_event = None    # monotonic time of the last room event on this connection
         self.stalled = False      # this connection was reported stuck
         self.pid = None
+        self.conn_id = None
 
     # --- connection loop -------------------------------------------------
     async def run(self):
@@ -134,6 +135,7 @@ class Client:
         if since is not None:
             join["since"] = since
         self.pid = welcome.get("pid")
+        self.conn_id = welcome.get("id")
         self.log.append(["conn", epoch, self.port, self.pid, since, self.now(), welcome.get("id")])
         await ws.send(json.dumps(join))
         hist = myjoin = None
@@ -261,7 +263,7 @@ class Client:
                 # is open but gets nothing. Noted, and left as it is, so the
                 # run shows how long the server keeps it so.
                 self.stalled = True
-                self.log.append(["stall", self.pid, self.now()])
+                self.log.append(["stall", self.pid, self.now(), self.conn_id])
             if not self.sending:
                 next_press = max(next_press, now)
             elif now >= next_press:
