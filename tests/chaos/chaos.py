@@ -88,7 +88,9 @@ class Run:
 
     # --- servers -------------------------------------------------------
     def start_servers(self):
-        conf = "WSBridgeHistorySize 200\n" + self.extra_conf
+        # wsbridge:debug logs every upgrade and close with the client's port,
+        # which the client logs too: a finding can be followed into the server.
+        conf = "WSBridgeHistorySize 200\nLogLevel warn wsbridge:debug\n" + self.extra_conf
         if self.kind == "redis":
             self.redis = Redis(os.path.join(self.out_dir, "redis"))
             self.redis.start()

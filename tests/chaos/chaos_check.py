@@ -185,7 +185,7 @@ def check(run, info, error_logs):
     stalls = [(c.name, *e[1:]) for c in clients for e in c.log if e[0] == "stall"]
     if stalls:
         problems.append(f"{len(stalls)} connections open but without any room event for "
-                        f"10 s while the room talked (client, pid, ms, connection id): {stalls[:10]}")
+                        f"10 s while the room talked (client, pid, ms, connection id, client port): {stalls[:10]}")
     if not info["settled"]:
         stuck = [f"{c.name}(connected={c.connected}, outbox={len(c.outbox)})"
                  for c in clients if not c.settled()]

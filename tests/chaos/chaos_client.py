@@ -12,7 +12,8 @@ history as acknowledged, and resends the rest (same cid).
 Everything the client receives about its room goes into `log`, compact
 lists the checker reads (tests/chaos/chaos_check.py):
 
-  ["conn", epoch, port, pid, since, t, id]  a connection was opened
+  ["conn", epoch, port, pid, since, t, id, local_port]
+                                             a connection was opened
   ["hist", epoch, since, complete, join_seq, first_seq]
                                              the history answer of a join
   ["e", epoch, seq, kind, what, src]         a room event: kind "m" (what =
@@ -136,7 +137,11 @@ class Client:
             join["since"] = since
         self.pid = welcome.get("pid")
         self.conn_id = welcome.get("id")
-        self.log.append(["conn", epoch, self.port, self.pid, since, self.now(), welcome.get("id")])
+        try:
+            local_port = ws.local_address[1]  # the error log's "[client 127.0.0.1:PORT]"
+        except (TypeError, IndexError, AttributeError):
+            local_port = None
+        self.log.append(["conn", epoch, self.port, self.pid, since, self.now(), welcome.get("id"), local_port])
         await ws.send(json.dumps(join))
         hist = myjoin = None
         while True:
@@ -263,7 +268,8 @@ class Client:
                 # is open but gets nothing. Noted, and left as it is, so the
                 # run shows how long the server keeps it so.
                 self.stalled = True
-                self.log.append(["stall", self.pid, self.now(), self.conn_id])
+                conn = next(e for e in reversed(self.log) if e[0] == "conn")
+                self.log.append(["stall", self.pid, self.now(), self.conn_id, conn[7]])
             if not self.sending:
                 next_press = max(next_press, now)
             elif now >= next_press:
