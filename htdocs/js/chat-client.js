@@ -2,6 +2,14 @@
 // rooms and their members, history and resume with `since`, direct
 // messages, an outbox for messages typed while offline, server errors.
 //
+// Exactly once (docs/chat-protocol.md, "Message ids"): every message gets a
+// cid and stays pending ("sending…") until the server's event with that cid
+// arrives, live or in a history. After a reconnect, pending messages are sent
+// again with the same cid (rooms: after the resumed history); the server
+// publishes a cid once and answers a repeat with the original. Past
+// sendTimeoutMs or maxResendReconnects a pending message is marked failed;
+// Retry sends it again, still with its cid.
+//
 // The UI listens to "update" events: detail.kind is one of
 //   state     connection state changed (detail.state, detail.retryAt)
 //   welcome   the server greeted us (user name, rooms on the server)
@@ -17,11 +25,14 @@ import { ChatConnection } from "./connection.js";
 import { Conversation } from "./conversation.js";
 
 const RESTART_TEXT = "The chat server restarted. Messages above this line are no longer kept on the server.";
-const MESSAGE_ERRORS = new Set(["too-long", "bad-field", "rate-limited", "unavailable", "not-joined"]);
+const MESSAGE_ERRORS = new Set(["too-long", "bad-field", "rate-limited", "unavailable", "not-joined", "bad-cid"]);
+const CHECK_PENDING_MS = 1000;
 
 export class ChatClient extends EventTarget {
-  constructor() {
+  constructor({ sendTimeoutMs = 30000, maxResendReconnects = 5 } = {}) {
     super();
+    this.sendTimeoutMs = sendTimeoutMs;
+    this.maxResendReconnects = maxResendReconnects;
     this.conn = new ChatConnection();
     this.name = "";            // the name we asked for
     this.me = "";              // our user name, from welcome
@@ -32,6 +43,7 @@ export class ChatClient extends EventTarget {
     this.conn.addEventListener("state", (e) => this._onState(e.detail));
     this.conn.addEventListener("frame", (e) => this._onFrame(e.detail));
     this.conn.addEventListener("close", (e) => this._emit("closed", e.detail));
+    this._pendingTimer = setInterval(() => this._expirePending(), CHECK_PENDING_MS);
   }
 
   get state() { return this.conn.state; }
@@ -96,9 +108,13 @@ export class ChatClient extends EventTarget {
     return p;
   }
 
+  // Sends a failed message again with the same cid: if the first copy did
+  // arrive after all, the server answers with it instead of posting twice.
   retry(conv, p) {
     p.state = "queued";
     p.reason = "";
+    p.createdAt = Date.now();
+    p.reconnects = 0;
     this._trySend(conv, p);
     this._emit("pending", { conv });
   }
@@ -112,8 +128,8 @@ export class ChatClient extends EventTarget {
     if (!this.conn.isLive) return;
     if (conv.kind === "room" && conv.joinState !== "joining" && conv.joinState !== "joined") return;
     const ok = conv.kind === "room"
-      ? this.conn.send({ type: "message", room: conv.name, text: p.text })
-      : this.conn.send({ type: "direct", to: conv.name, text: p.text });
+      ? this.conn.send({ type: "message", room: conv.name, text: p.text, cid: p.cid })
+      : this.conn.send({ type: "direct", to: conv.name, text: p.text, cid: p.cid });
     if (!ok) return;
     p.state = "sent";
     p.generation = this.conn.generation;
@@ -135,6 +151,46 @@ export class ChatClient extends EventTarget {
       if (p.state === "queued") { this._trySend(conv, p); changed = true; }
     }
     if (changed) this._emit("pending", { conv });
+  }
+
+  // Messages sent on an earlier connection whose event never came: send
+  // them again with their cid (the server drops a repeat and answers with
+  // the original), unless they are past the bound.
+  _resendUnacknowledged(conv) {
+    let changed = false;
+    for (const p of conv.pending) {
+      if (p.state !== "sent" || p.generation >= this.conn.generation) continue;
+      p.reconnects++;
+      changed = true;
+      if (this._pastBound(p)) {
+        p.state = "failed";
+        p.reason = "Not delivered: the connection kept dropping.";
+        continue;
+      }
+      p.state = "queued";
+      this._trySend(conv, p);
+    }
+    if (changed) this._emit("pending", { conv });
+  }
+
+  _pastBound(p) {
+    return Date.now() - p.createdAt > this.sendTimeoutMs || p.reconnects > this.maxResendReconnects;
+  }
+
+  // Once a second: what is still pending past the bound is marked failed.
+  _expirePending() {
+    for (const conv of [...this.rooms.values(), ...this.dms.values()]) {
+      let changed = false;
+      for (const p of conv.pending) {
+        if ((p.state === "sent" || p.state === "queued") && this._pastBound(p)) {
+          p.state = "failed";
+          p.reason = this.conn.isLive ? "No answer from the server." : "The server is unreachable.";
+          if (conv.kind === "dm") this.sentDirects = this.sentDirects.filter((s) => s.p !== p);
+          changed = true;
+        }
+      }
+      if (changed) this._emit("pending", { conv });
+    }
   }
 
   _onState(detail) {
@@ -170,13 +226,8 @@ export class ChatClient extends EventTarget {
     }
     for (const conv of this.dms.values()) {
       // Directs are not kept in any history: one sent just before the drop
-      // may or may not have arrived. Say so rather than send it twice.
-      for (const p of conv.pending) {
-        if (p.state === "sent" && p.generation < this.conn.generation) {
-          p.state = "failed";
-          p.reason = "The connection dropped; it may not have been delivered.";
-        }
-      }
+      // may or may not have arrived. Its cid makes sending it again safe.
+      this._resendUnacknowledged(conv);
       this._flushOutbox(conv);
       this._emit("pending", { conv });
     }
@@ -209,18 +260,17 @@ export class ChatClient extends EventTarget {
     for (const m of msgs) {
       if ((m.type !== "message" && m.type !== "system") || conv.add(m) < 0) continue;
       added = true;
-      // On resume, our own message may have made it just before the drop.
-      if (m.type === "message" && since !== null && conv.sinceSent !== null) this._confirmOwn(conv, m, true);
     }
-    // Messages we sent on the previous connection that did not come back
-    // in the history never reached the server.
-    for (const p of conv.pending) {
-      if (p.state === "sent" && p.generation < this.conn.generation) {
-        p.state = "failed";
-        p.reason = "Not delivered: the connection dropped.";
-      }
+    // On resume, our own message may have made it just before the drop:
+    // the history has its event with our cid.
+    for (const m of msgs) {
+      if (m.type !== "message") continue;
+      // Without a cid (an older server) only a resume can hold ours.
+      if (typeof m.cid === "string" || (since !== null && conv.sinceSent !== null)) this._confirmOwn(conv, m, true);
     }
     if (redraw || added) this._emit("reset", { conv });
+    // The others are sent again, after our join in the room's order.
+    this._resendUnacknowledged(conv);
     this._emit("pending", { conv });
   }
 
@@ -256,7 +306,11 @@ export class ChatClient extends EventTarget {
       this._emit("reset", { conv });
     }
     const index = conv.add(f);
-    if (index < 0) return; // a duplicate
+    if (index < 0) {
+      // Seen already (the server's answer to a resend is the original).
+      if (f.type === "message") this._confirmOwn(conv, f, false);
+      return;
+    }
     // Above the presence limit the server sends no join/leave events of
     // others (only our own): the presence updates carry the count.
     if (f.type === "system" && conv.joinState === "joined" && !conv.truncated) {
@@ -270,8 +324,13 @@ export class ChatClient extends EventTarget {
   }
 
   _confirmOwn(conv, m, quiet) {
-    if (m.from !== conv.me && m.from !== this.me) return false;
-    const p = conv.matchPending(m.text);
+    // A cid is ours when we made it (random UUIDs), whatever our name in
+    // the room was then; messages without one are matched by text.
+    let p = typeof m.cid === "string" ? conv.matchCid(m.cid) : null;
+    if (!p && typeof m.cid !== "string") {
+      if (m.from !== conv.me && m.from !== this.me) return false;
+      p = conv.matchPending(m.text);
+    }
     if (!p) return false;
     conv.removePending(p);
     if (!quiet) this._emit("pending", { conv });
@@ -287,7 +346,7 @@ export class ChatClient extends EventTarget {
     const index = conv.add(ev);
     let own = false;
     if (mine) {
-      const p = conv.matchPending(f.text);
+      const p = typeof f.cid === "string" ? conv.matchCid(f.cid) : conv.matchPending(f.text);
       if (p) {
         conv.removePending(p);
         this.sentDirects = this.sentDirects.filter((s) => s.p !== p);
@@ -295,7 +354,7 @@ export class ChatClient extends EventTarget {
         this._emit("pending", { conv });
       }
     }
-    this._emit("event", { conv, ev, index, own });
+    if (index >= 0) this._emit("event", { conv, ev, index, own });
   }
 
   _onError(f) {

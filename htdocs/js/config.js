@@ -4,6 +4,10 @@ const DEFAULTS = Object.freeze({
   path: "/ws/chat",
   defaultRoom: "lobby",
   maxTextBytes: 4096,
+  // An unacknowledged message is resent with its cid after each reconnect,
+  // and marked failed (with Retry) after this long or this many reconnects.
+  sendTimeoutMs: 30000,
+  maxResendReconnects: 5,
 });
 
 export function readConfig(doc = document) {

@@ -4,6 +4,15 @@
 const MAX_EVENTS = 1000;
 let pendingIds = 0;
 
+// A client message id (docs/chat-protocol.md, "Message ids"): the server
+// publishes a message once per cid, so a resend after a reconnect is safe.
+export function newCid() {
+  if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 export class Conversation {
   constructor(kind, name) {
     this.kind = kind;          // "room" | "dm"
@@ -34,12 +43,20 @@ export class Conversation {
   static keyOf(ev) {
     if (ev.type === "system") return `${ev.seq}|${ev.event}|${ev.name}`;
     if (ev.type === "message") return `${ev.seq}|m`;
+    if (ev.type === "direct" && typeof ev.cid === "string") return `d|${ev.from}|${ev.cid}`;
     return null;
   }
 
-  // Adds an event; returns its index, or -1 when it is a duplicate.
+  // Adds an event; returns its index, or -1 when it is a duplicate (the
+  // same seq, or a direct with the same sender and cid: the server's answer
+  // to a resend is the original).
   add(ev) {
     if (this.kind === "dm" || typeof ev.seq !== "number") {
+      const key = Conversation.keyOf(ev);
+      if (key) {
+        if (this.keys.has(key)) return -1;
+        this.keys.add(key);
+      }
       this.events.push(ev);
       this._trim();
       return this.events.length - 1;
@@ -72,8 +89,13 @@ export class Conversation {
     this.add({ type: "marker", kind: "restart", text, ts: Date.now() });
   }
 
+  // A message typed here, shown as "sending…" until the server's event with
+  // its cid arrives. createdAt and reconnects bound how long it is resent.
   addPending(text, to) {
-    const p = { id: ++pendingIds, text, to, state: "queued", reason: "", generation: 0 };
+    const p = {
+      id: ++pendingIds, cid: newCid(), text, to, state: "queued", reason: "", generation: 0,
+      createdAt: Date.now(), reconnects: 0,
+    };
     this.pending.push(p);
     return p;
   }
@@ -87,6 +109,12 @@ export class Conversation {
   // echo of our own message confirms it.
   matchPending(text) {
     return this.pending.find((p) => p.state === "sent" && p.text === text) || null;
+  }
+
+  // The pending message with this cid, whatever its state (a message
+  // marked failed may still have arrived: its event replaces it).
+  matchCid(cid) {
+    return this.pending.find((p) => p.cid === cid) || null;
   }
 
   _trim() {

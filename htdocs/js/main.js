@@ -12,7 +12,7 @@ import { el } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
 const config = readConfig();
-const client = new ChatClient();
+const client = new ChatClient({ sendTimeoutMs: config.sendTimeoutMs, maxResendReconnects: config.maxResendReconnects });
 const list = new MessageList($("scroller"), $("messages"), $("jump"));
 const notify = new Notifier($("toasts"), $("announcer"));
 const composer = new Composer({

@@ -69,7 +69,7 @@ function messageNode(ev, me, cont) {
   return el("li", {
     class: classes,
     "data-testid": "message",
-    dataset: { seq: ev.seq ?? "", from, ts: ev.ts ?? "" },
+    dataset: { seq: ev.seq ?? "", from, ts: ev.ts ?? "", cid: ev.cid ?? "" },
   },
   cont ? el("span", { class: "gutter-time", "aria-hidden": "true" }, timeEl(ev.ts)) : avatar(from),
   body);
@@ -114,8 +114,9 @@ export function pendingNode(p, me, { onRetry, onDiscard }) {
       el("span", {}, `Not sent: ${p.reason}`),
       el("button", { type: "button", class: "link-btn", onclick: onRetry }, "Retry"),
       el("button", { type: "button", class: "link-btn", onclick: onDiscard }, "Discard"))
-    : el("span", { class: "pending-status" }, p.state === "queued" ? "Waiting for the connection…" : "Sending…");
-  return el("li", { class: `msg mine pending ${p.state}`, "data-testid": "pending-message", dataset: { pendingId: p.id } },
+    : el("span", { class: "pending-status", "data-testid": "pending-sending" },
+      p.state === "queued" ? "Waiting for the connection…" : "Sending…");
+  return el("li", { class: `msg mine pending ${p.state}`, "data-testid": "pending-message", dataset: { pendingId: p.id, cid: p.cid } },
     avatar(me || "?"),
     el("div", { class: "msg-body" },
       el("div", { class: "msg-meta" }, el("span", { class: "author", style: { "--hue": hueOf(me || "?") } }, me || "you"), status),

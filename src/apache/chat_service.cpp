@@ -275,6 +275,10 @@ bool is_grip_publish(const std::string& body) {
   return !doc.HasParseError() && doc.IsObject() && doc.HasMember("items");
 }
 
+// How long a publish with an Idempotency-Key waits for this child's engine
+// to apply the bus up to its record (normally a millisecond or two).
+constexpr int64_t kIdempotencyWaitMs = 2000;
+
 constexpr PublishKind kGripKinds[] = {PublishKind::Text, PublishKind::Binary, PublishKind::Ping, PublishKind::Pong,
                                       PublishKind::Close};
 
@@ -354,10 +358,33 @@ int publish_handler(request_rec* r) {
   Bus* bus = ChatService::get().ensure_bus();
   if (!bus) return HTTP_SERVICE_UNAVAILABLE;
   if (grip) return grip_publish(r, body, *bus);
-  PublishResult res = publish_from_http(body, *bus, cfg, wall_clock_ms());
+  Idempotency idem;
+  if (const char* key = apr_table_get(r->headers_in, "Idempotency-Key")) {
+    idem.key = key;
+    if (idem.key.empty()) idem.key = " ";  // present but empty: refused like any invalid key
+    ChatService& svc = ChatService::get();
+    // The answer comes from this child's engine, which sees every publish
+    // in bus order (started here if no chat connection did it yet).
+    if (!svc.ensure_started(r->server) || !svc.engine()) {
+      json_error(r, HTTP_SERVICE_UNAVAILABLE, "unavailable", "the message bus is unavailable");
+      return OK;
+    }
+    ChatEngine* engine = svc.engine();
+    idem.original = [engine](const std::string& room, const std::string& k, uint64_t upto) {
+      const int64_t deadline = monotonic_ms() + kIdempotencyWaitMs;
+      while (engine->last_seq() < upto && monotonic_ms() < deadline) apr_sleep(1000);
+      return engine->cid_seq(room, "", k);
+    };
+  }
+  PublishResult res = publish_from_http(body, *bus, cfg, wall_clock_ms(), idem.key.empty() ? nullptr : &idem);
   if (res.http_status != HTTP_ACCEPTED)
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "wsbridge: publish refused with %d: %s", res.http_status,
                   res.reason.c_str());
+  if (res.replay) {
+    apr_table_setn(r->headers_out, "Idempotency-Replayed", "true");
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "wsbridge: publish with a known Idempotency-Key: seq %llu replayed",
+                  static_cast<unsigned long long>(res.seq));
+  }
   json_reply(r, res.http_status, publish_response_body(res));
   return OK;
 }

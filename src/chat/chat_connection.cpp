@@ -129,12 +129,21 @@ ChatConnection::Action ChatConnection::message(const ClientCommand& c, int64_t n
   r.pid = pid_;
   r.from = joined->second;
   r.text = c.text;
+  r.cid = c.cid;
   r.ts = now_ms;
   if (!publish(r)) return error(ChatError::Unavailable, "the server is busy, try again", c.room);
   return {};
 }
 
 ChatConnection::Action ChatConnection::direct(const ClientCommand& c, int64_t now_ms) {
+  if (c.has_cid) {
+    // A resend of a direct this engine already applied: the original, even
+    // if the recipient went offline since. A race with the first copy still
+    // on the bus is settled by the engines (apply_direct).
+    Action a;
+    a.reply = engine_.direct_original(base_, c.to, c.cid);
+    if (a.reply) return a;
+  }
   if (!engine_.user_online(c.to)) return error(ChatError::NoSuchUser, "no such user is online");
   ChatRecord r;
   r.type = RecordType::Direct;
@@ -142,6 +151,7 @@ ChatConnection::Action ChatConnection::direct(const ClientCommand& c, int64_t no
   r.from = base_;
   r.to = c.to;
   r.text = c.text;
+  r.cid = c.cid;
   r.ts = now_ms;
   if (!publish(r)) return error(ChatError::Unavailable, "the server is busy, try again");
   return {};

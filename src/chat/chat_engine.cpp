@@ -310,7 +310,25 @@ void ChatEngine::apply_msg(uint64_t seq, const ChatRecord& r) {
       if (room->truncated()) schedule_presence(r.room, *room);  // the count changed
     }
   }
-  record_and_broadcast(*room, seq, encode_message_event(r.room, from, r.text, seq, r.ts));
+  std::string key;
+  if (!r.cid.empty()) {
+    // Exactly-once: the first record with (user, cid) in this room wins, in
+    // bus order, in every engine alike. A repeat publishes nothing; its
+    // sender gets the original back.
+    key = room_cid_key(r.user, r.cid);
+    if (const CidOriginal* original = room->find_cid(key)) {
+      answer_duplicate(r.conn, original->frame);
+      return;
+    }
+  }
+  record_and_broadcast(*room, seq, encode_message_event(r.room, from, r.text, seq, r.ts, r.cid),
+                       std::move(key));
+}
+
+void ChatEngine::answer_duplicate(const std::string& conn_id, const FramePtr& original) {
+  ++stats_.cid_duplicates;
+  if (conn_id.empty()) return;  // the publish API reads cid_seq instead
+  if (LocalConn* c = local(conn_id)) deliver(c->peer, original);
 }
 
 void ChatEngine::apply_direct(const ChatRecord& r) {
@@ -318,6 +336,15 @@ void ChatEngine::apply_direct(const ChatRecord& r) {
   // connected now. A linear pass is fine: directs are rare next to room
   // traffic and local_ is one process's connections.
   FramePtr frame;
+  if (!r.cid.empty()) {
+    const std::string key = direct_cid_key(r.from, r.to, r.cid);
+    if (const CidOriginal* original = direct_cids_.find(key)) {
+      answer_duplicate(r.conn, original->frame);
+      return;
+    }
+    frame = make_text_frame(encode_direct(r.from, r.to, r.text, r.ts, r.cid));
+    direct_cids_.add(key, CidOriginal{0, frame});
+  }
   for (const auto& c : local_) {
     if (c.second.base != r.to && c.second.base != r.from) continue;
     if (!frame) frame = make_text_frame(encode_direct(r.from, r.to, r.text, r.ts));
@@ -396,10 +423,10 @@ void ChatEngine::remove_member(const std::string& room_name, Room& room,
   }
 }
 
-void ChatEngine::record_and_broadcast(Room& room, uint64_t seq, std::string json) {
+void ChatEngine::record_and_broadcast(Room& room, uint64_t seq, std::string json, std::string cid_key) {
   // Encoded once; every member's queue shares the same bytes.
   const FramePtr frame = make_text_frame(json);
-  room.record(seq, frame);
+  room.record(seq, frame, std::move(cid_key));
   for (const LocalMember& m : room.local_members()) deliver(m.peer, frame);
 }
 
@@ -450,9 +477,24 @@ std::string ChatEngine::member_name(const std::string& conn_id, std::string_view
   return r == c->second.rooms.end() ? std::string() : r->second;
 }
 
+uint64_t ChatEngine::cid_seq(std::string_view room, std::string_view user, std::string_view cid) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = rooms_.find(room);
+  if (it == rooms_.end()) return 0;
+  const CidOriginal* original = it->second.find_cid(room_cid_key(user, cid));
+  return original ? original->seq : 0;
+}
+
+FramePtr ChatEngine::direct_original(std::string_view from, std::string_view to, std::string_view cid) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const CidOriginal* original = direct_cids_.find(direct_cid_key(from, to, cid));
+  return original ? original->frame : nullptr;
+}
+
 ChatEngineStats ChatEngine::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   ChatEngineStats s = stats_;
+  s.direct_cids = direct_cids_.size();
   s.rooms = rooms_.size();
   s.local_connections = local_.size();
   s.channels = channels_.channel_count();

@@ -49,7 +49,14 @@ struct ChatEngineStats {
   uint64_t publishes_applied = 0;   // pub records applied
   uint64_t quiet_events = 0;        // joins/leaves above the presence limit (not broadcast)
   uint64_t presence_updates = 0;    // folded presence updates made (one frame per room each)
+  uint64_t cid_duplicates = 0;      // msg/direct records dropped as repeats of a cid (cid_index.h)
+  size_t direct_cids = 0;           // direct cids remembered now
 };
+
+// How many direct cids every engine remembers (the newest; cid_index.h),
+// and how many bytes of their frames at most.
+constexpr size_t kDirectCidWindow = 4096;
+constexpr size_t kDirectCidBytes = 4 * 1024 * 1024;
 
 class ChatEngine {
  public:
@@ -115,6 +122,13 @@ class ChatEngine {
   // The connection's effective name in room once its join was applied
   // here ("" before, or if not a member).
   std::string member_name(const std::string& conn_id, std::string_view room) const;
+  // Exactly-once (cid_index.h). The seq of the room message first applied
+  // with (user, cid) while it is still in the room's history; user "" for
+  // the publish API's Idempotency-Key. 0 if unknown.
+  uint64_t cid_seq(std::string_view room, std::string_view user, std::string_view cid) const;
+  // The frame of the direct first applied with (from, to, cid) while it is
+  // in the recent window; null if unknown.
+  FramePtr direct_original(std::string_view from, std::string_view to, std::string_view cid) const;
   ChatEngineStats stats() const;
   // The newest record applied (stats().last_seq without copying the rest).
   uint64_t last_seq() const;
@@ -144,7 +158,10 @@ class ChatEngine {
   void add_member(const std::string& room_name, Room& room, RoomMember member);
   void remove_member(const std::string& room_name, Room& room, const std::string& conn_id,
                      uint64_t seq, int64_t ts);
-  void record_and_broadcast(Room& room, uint64_t seq, std::string json);
+  void record_and_broadcast(Room& room, uint64_t seq, std::string json, std::string cid_key = {});
+  // A repeated cid: the original goes to the sending connection if it is
+  // local here, and nowhere else.
+  void answer_duplicate(const std::string& conn_id, const FramePtr& original);
   // Presence of rooms above the limit (chat_engine_presence.cpp).
   void quiet_event(const std::string& room_name, Room& room, uint64_t seq, const PeerPtr& own,
                    std::string_view json);
@@ -181,6 +198,7 @@ class ChatEngine {
   std::unique_ptr<PusherRender> pusher_render_;
   std::unique_ptr<PusherChannels> pusher_;
   long local_pid_ = 0;
+  RecentCids direct_cids_{kDirectCidWindow, kDirectCidBytes};
   std::vector<std::string> outbox_;
   std::atomic<bool> outbox_pending_{false};  // !outbox_.empty(), readable without mu_
   ChatEngineStats stats_;

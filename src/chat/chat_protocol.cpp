@@ -85,10 +85,22 @@ bool read_join(const rapidjson::Value& obj, ParsedCommand* p) {
   return true;
 }
 
+bool read_cid(const rapidjson::Value& obj, ParsedCommand* p) {
+  switch (get_string(obj, "cid", &p->command.cid)) {
+    case FieldStatus::Missing: return true;
+    case FieldStatus::WrongType: return fail(p, ChatError::BadCid, "cid must be a string");
+    case FieldStatus::Ok: break;
+  }
+  if (!is_valid_cid(p->command.cid))
+    return fail(p, ChatError::BadCid, "cid must be 1-64 printable ASCII characters without spaces");
+  p->command.has_cid = true;
+  return true;
+}
+
 bool read_direct(const rapidjson::Value& obj, const ChatConfig& config, ParsedCommand* p) {
   bool present = false;
   if (!read_user(obj, "to", true, &p->command.to, &present, p)) return false;
-  return read_text(obj, config, p);
+  return read_text(obj, config, p) && read_cid(obj, p);
 }
 
 void write_event_head(JsonWriter& w, const char* type, std::string_view room) {
@@ -116,8 +128,17 @@ const char* error_code_name(ChatError code) {
     case ChatError::NoSuchUser: return "no-such-user";
     case ChatError::HistoryLost: return "history-lost";
     case ChatError::Unavailable: return "unavailable";
+    case ChatError::BadCid: return "bad-cid";
   }
   return "internal";
+}
+
+bool is_valid_cid(std::string_view cid) {
+  if (cid.empty() || cid.size() > kMaxCidLength) return false;
+  for (const char ch : cid) {
+    if (ch < 0x21 || ch > 0x7e) return false;
+  }
+  return true;
 }
 
 ParsedCommand parse_client_command(std::string_view json, const ChatConfig& config) {
@@ -144,7 +165,7 @@ ParsedCommand parse_client_command(std::string_view json, const ChatConfig& conf
     case CommandType::Join: read_join(doc, &p); break;
     case CommandType::Leave: read_room(doc, &p); break;
     case CommandType::Message:
-      if (read_room(doc, &p)) read_text(doc, config, &p);
+      if (read_room(doc, &p) && read_text(doc, config, &p)) read_cid(doc, &p);
       break;
     case CommandType::Direct: read_direct(doc, config, &p); break;
   }
@@ -187,12 +208,14 @@ void end_room_event(JsonWriter& w, uint64_t seq, int64_t ts) {
 }  // namespace
 
 std::string encode_message_event(std::string_view room, std::string_view from,
-                                 std::string_view text, uint64_t seq, int64_t ts) {
+                                 std::string_view text, uint64_t seq, int64_t ts,
+                                 std::string_view cid) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   write_event_head(w, "message", room);
   write_field(w, "from", from);
   write_field(w, "text", text);
+  if (!cid.empty()) write_field(w, "cid", cid);
   end_room_event(w, seq, ts);
   return std::string(buf.GetString(), buf.GetSize());
 }
@@ -266,7 +289,7 @@ std::string encode_history(std::string_view room, const std::vector<std::string_
 }
 
 std::string encode_direct(std::string_view from, std::string_view to, std::string_view text,
-                          int64_t ts) {
+                          int64_t ts, std::string_view cid) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -274,6 +297,7 @@ std::string encode_direct(std::string_view from, std::string_view to, std::strin
   write_field(w, "from", from);
   write_field(w, "to", to);
   write_field(w, "text", text);
+  if (!cid.empty()) write_field(w, "cid", cid);
   w.Key("ts");
   w.Int64(ts);
   w.EndObject();

@@ -29,6 +29,7 @@ enum class ChatError {
   NoSuchUser,     // direct to a user who is not connected
   HistoryLost,    // the server fell behind the bus; events may be missing
   Unavailable,    // the bus refused the event (full/down); try again
+  BadCid,         // "cid" is not 1-64 printable ASCII characters
 };
 
 const char* error_code_name(ChatError code);
@@ -41,10 +42,17 @@ struct ClientCommand {
   std::string name;  // join, optional
   std::string text;  // message, direct
   std::string to;    // direct
+  std::string cid;   // message, direct: the client's id for exactly-once (optional)
   bool has_name = false;
   bool has_since = false;
   uint64_t since = 0;  // join: last seq the client saw (resume)
+  bool has_cid = false;
 };
+
+// A client message id (a "cid", or the publish API's Idempotency-Key):
+// 1-64 characters of printable ASCII (0x21-0x7e, no space).
+constexpr size_t kMaxCidLength = 64;
+bool is_valid_cid(std::string_view cid);
 
 struct ParsedCommand {
   ClientCommand command;  // command.type is set as soon as "type" is known
@@ -65,8 +73,10 @@ struct RoomCount {
 
 std::string encode_welcome(std::string_view you, std::string_view conn_id, long pid,
                            const std::vector<RoomCount>& rooms);
+// cid: the sender's client id, written only when not empty.
 std::string encode_message_event(std::string_view room, std::string_view from,
-                                 std::string_view text, uint64_t seq, int64_t ts);
+                                 std::string_view text, uint64_t seq, int64_t ts,
+                                 std::string_view cid = {});
 // event is "join" or "leave".
 std::string encode_system_event(std::string_view room, std::string_view event,
                                 std::string_view name, uint64_t seq, int64_t ts);
@@ -84,7 +94,7 @@ std::string encode_presence_update(std::string_view room, size_t count, bool tru
 std::string encode_history(std::string_view room, const std::vector<std::string_view>& events,
                            bool complete);
 std::string encode_direct(std::string_view from, std::string_view to, std::string_view text,
-                          int64_t ts);
+                          int64_t ts, std::string_view cid = {});
 // room is added only when the error concerns one room (empty = omitted).
 std::string encode_error(ChatError code, std::string_view reason, std::string_view room = {});
 

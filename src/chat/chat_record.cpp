@@ -1,6 +1,7 @@
 #include "chat/chat_record.h"
 
 #include "chat/chat_names.h"
+#include "chat/chat_protocol.h"
 #include "chat/json_fields.h"
 #include "backend/base64.h"
 #include "backend/grip_channel.h"
@@ -41,6 +42,16 @@ bool need_string(const rapidjson::Value& obj, const char* key, std::string* out)
 
 bool opt_string(const rapidjson::Value& obj, const char* key, std::string* out) {
   return get_string(obj, key, out) != FieldStatus::WrongType;
+}
+
+// Optional; when present it must be a valid cid (it goes into frames).
+bool read_cid(const rapidjson::Value& obj, ChatRecord* r) {
+  switch (get_string(obj, "cid", &r->cid)) {
+    case FieldStatus::Missing: return true;
+    case FieldStatus::WrongType: return false;
+    case FieldStatus::Ok: return is_valid_cid(r->cid);
+  }
+  return false;
 }
 
 bool read_pid(const rapidjson::Value& obj, ChatRecord* r) {
@@ -128,14 +139,14 @@ bool read_fields(const rapidjson::Value& obj, ChatRecord* r) {
       return need_string(obj, "room", &r->room) && need_string(obj, "conn", &r->conn);
     case RecordType::Msg:
       if (!need_string(obj, "room", &r->room) || !need_string(obj, "text", &r->text) ||
-          !opt_string(obj, "conn", &r->conn) || !opt_string(obj, "from", &r->from))
+          !opt_string(obj, "conn", &r->conn) || !opt_string(obj, "from", &r->from) || !read_cid(obj, r))
         return false;
       // A member's message names its connection; an API message its sender.
       if (r->conn.empty()) return !r->from.empty();
       return need_string(obj, "user", &r->user) && read_pid(obj, r);
     case RecordType::Direct:
       return need_string(obj, "conn", &r->conn) && need_string(obj, "from", &r->from) &&
-             need_string(obj, "to", &r->to) && need_string(obj, "text", &r->text);
+             need_string(obj, "to", &r->to) && need_string(obj, "text", &r->text) && read_cid(obj, r);
     case RecordType::Gone:
     case RecordType::Sync:
       return read_pid(obj, r);
@@ -165,6 +176,7 @@ std::string encode_record(const ChatRecord& r) {
   write_opt(w, "from", r.from);
   write_opt(w, "to", r.to);
   write_opt(w, "text", r.text);
+  if (r.type == RecordType::Msg || r.type == RecordType::Direct) write_opt(w, "cid", r.cid);
   if (is_pusher(r.type)) {
     write_field(w, "ns", r.ns);
     write_opt(w, "ch", r.channel);

@@ -7,12 +7,15 @@
 //           user = the connection's base name (for direct/online), name =
 //           the name requested in this room (suffixed by the engine on clash)
 //   leave   {"t":"leave","room","conn","ts"}
-//   msg     {"t":"msg","room","conn","user","pid","from"?,"text","ts"}   from a member
-//           {"t":"msg","room","from","text","ts"}                          publish API
+//   msg     {"t":"msg","room","conn","user","pid","from"?,"text","cid"?,"ts"}   from a member
+//           {"t":"msg","room","from","text","cid"?,"ts"}                          publish API
+//           cid: the client's message id (publish API: the Idempotency-Key);
+//           the first msg of a room with a given (user, cid) wins, later
+//           ones are duplicates every engine ignores (see ChatEngine).
 //           With conn, the sender's name comes from the engine's member table;
 //           "from" is then only the publisher's view of its effective name,
 //           used by an engine that missed the join (see ChatEngine).
-//   direct  {"t":"direct","conn","from","to","text","ts"}  from/to are base names
+//   direct  {"t":"direct","conn","from","to","text","cid"?,"ts"}  from/to are base names
 //   gone    {"t":"gone","pid","ts"}  every member owned by process pid left
 //   sync    {"t":"sync","pid","ts"}  a process that may have missed joins
 //           (it started after the log dropped its oldest records, or fell
@@ -63,6 +66,7 @@ struct ChatRecord {
   std::string from;
   std::string to;
   std::string text;
+  std::string cid;                       // msg, direct: the client's message id, or empty
   long pid = 0;
   int64_t ts = 0;
   bool has_since = false;

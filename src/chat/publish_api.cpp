@@ -30,7 +30,10 @@ bool field_error(FieldStatus st, const char* key, PublishResult* out) {
 }  // namespace
 
 PublishResult publish_from_http(std::string_view body, Bus& bus, const ChatConfig& config,
-                                int64_t now_ms) {
+                                int64_t now_ms, const Idempotency* idempotency) {
+  const bool keyed = idempotency != nullptr && !idempotency->key.empty();
+  if (keyed && !is_valid_cid(idempotency->key))
+    return failure(400, ChatError::BadCid, "Idempotency-Key must be 1-64 printable ASCII characters without spaces");
   rapidjson::Document doc;
   bool is_object = false;
   if (!parse_json_object(body, &doc, &is_object) || !is_object)
@@ -62,9 +65,29 @@ PublishResult publish_from_http(std::string_view body, Bus& bus, const ChatConfi
   }
 
   PublishResult ok;
+  ok.http_status = 202;
+  if (keyed && idempotency->original) {
+    // Seen before (as far as everything published until now tells): answer
+    // the original without publishing again.
+    const uint64_t before = idempotency->original(r.room, idempotency->key, bus.last_seq());
+    if (before != 0) {
+      ok.seq = before;
+      ok.replay = true;
+      return ok;
+    }
+  }
+  if (keyed) r.cid = idempotency->key;
   ok.seq = bus.publish(encode_record(r));
   if (ok.seq == 0) return failure(503, ChatError::Unavailable, "the message bus refused the message");
-  ok.http_status = 202;
+  if (keyed && idempotency->original) {
+    // A concurrent publish with the same key may have reached the bus
+    // first: then every engine dropped ours, and the first is the answer.
+    const uint64_t first = idempotency->original(r.room, idempotency->key, ok.seq);
+    if (first != 0 && first != ok.seq) {
+      ok.seq = first;
+      ok.replay = true;
+    }
+  }
   return ok;
 }
 
@@ -75,6 +98,10 @@ std::string publish_response_body(const PublishResult& result) {
   if (result.http_status == 202) {
     w.Key("seq");
     w.Uint64(result.seq);
+    if (result.replay) {
+      w.Key("replay");
+      w.Bool(true);
+    }
   } else {
     write_field(w, "error", result.error);
     write_field(w, "reason", result.reason);

@@ -113,13 +113,26 @@ std::string_view HistoryEvent::json() const {
 
 void Room::touch(uint64_t seq) { last_seq_ = std::max(last_seq_, seq); }
 
-void Room::record(uint64_t seq, FramePtr frame) {
+void Room::record(uint64_t seq, FramePtr frame, std::string cid_key) {
   last_seq_ = std::max(last_seq_, seq);
-  history_.push_back(HistoryEvent{seq, std::move(frame)});
+  if (!cid_key.empty() && history_size_ > 0) cids_.emplace(cid_key, CidOriginal{seq, frame});
+  history_.push_back(HistoryEvent{seq, std::move(frame), std::move(cid_key)});
   while (history_.size() > history_size_) {
-    evicted_upto_ = std::max(evicted_upto_, history_.front().seq);
+    const HistoryEvent& old = history_.front();
+    evicted_upto_ = std::max(evicted_upto_, old.seq);
+    if (!old.cid_key.empty()) {
+      // Only the entry this event made: a later event never reuses a key
+      // (the engine drops duplicates before recording).
+      const auto it = cids_.find(old.cid_key);
+      if (it != cids_.end() && it->second.seq == old.seq) cids_.erase(it);
+    }
     history_.pop_front();
   }
+}
+
+const CidOriginal* Room::find_cid(const std::string& cid_key) const {
+  const auto it = cids_.find(cid_key);
+  return it == cids_.end() ? nullptr : &it->second;
 }
 
 HistoryWindow Room::history(bool has_since, uint64_t since) const {

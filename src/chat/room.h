@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "chat/cid_index.h"
 #include "chat/room_presence.h"
 #include "runtime/frame.h"
 #include "runtime/peer.h"
@@ -39,6 +40,7 @@ struct LocalMember {
 struct HistoryEvent {
   uint64_t seq = 0;
   FramePtr frame;  // an unmasked server text frame
+  std::string cid_key;  // room_cid_key of a message with a cid, else empty
   std::string_view json() const;
 };
 
@@ -90,7 +92,12 @@ class Room {
   // Removes the member; false if conn_id is not one.
   bool remove(std::string_view conn_id, RoomMember* removed);
 
-  void record(uint64_t seq, FramePtr frame);
+  // cid_key: the event's room_cid_key (a message with a cid), or empty.
+  // The key is remembered while the event stays in the history.
+  void record(uint64_t seq, FramePtr frame, std::string cid_key = {});
+  // The event that was recorded first with this key, if still kept.
+  const CidOriginal* find_cid(const std::string& cid_key) const;
+  size_t cid_count() const { return cids_.size(); }
   // Activity that is not kept in the history (a join or leave in a room
   // above the presence limit): it still counts for last_seq().
   void touch(uint64_t seq);
@@ -122,6 +129,7 @@ class Room {
   uint64_t shown_version_ = 0;
   RoomPresence presence_;
   std::deque<HistoryEvent> history_;
+  std::unordered_map<std::string, CidOriginal> cids_;  // keys of events in history_
   uint64_t evicted_upto_ = 0;
   uint64_t resume_floor_ = 0;
   uint64_t last_seq_ = 0;

@@ -20,7 +20,7 @@ import { chromium } from "playwright-core";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
-const GLOBAL_TIMEOUT_MS = 120_000; // a hang guard: an idle machine needs ~30 s
+const GLOBAL_TIMEOUT_MS = 180_000; // a hang guard: an idle machine needs ~45 s
 const TEST_TIMEOUT_MS = 30_000;
 const STEP_TIMEOUT_MS = 10_000;
 const shots = path.join(here, "screenshots");
@@ -58,9 +58,11 @@ function freePort() {
 const flagDir = fs.mkdtempSync("/tmp/wsb-browser-");
 fs.chmodSync(flagDir, 0o755);
 const benAway = path.join(flagDir, "ben-away");
+// The same for Zed in the exactly-once test: the server is unreachable for him.
+const zedAway = path.join(flagDir, "zed-away");
 const extraConf = path.join(flagDir, "extra.conf");
 fs.writeFileSync(extraConf, `<Location /ws/chat>
-  <If "-f '${benAway}' && %{QUERY_STRING} =~ /(^|&)name=Ben(&|$)/">
+  <If "(-f '${benAway}' && %{QUERY_STRING} =~ /(^|&)name=Ben(&|$)/) || (-f '${zedAway}' && %{QUERY_STRING} =~ /(^|&)name=Zed(&|$)/)">
     Require all denied
   </If>
 </Location>
@@ -235,6 +237,61 @@ function recordStates(page) {
   });
 }
 
+// The page with its chat-config block changed (e.g. a shorter send bound).
+// Not by routing the page: Chromium's local network access checks then
+// block its WebSockets to 127.0.0.1. The block is patched when parsing ends
+// ("interactive"), before the module scripts run.
+async function patchConfig(context, patch) {
+  await context.addInitScript((p) => {
+    document.addEventListener("readystatechange", () => {
+      const el = document.getElementById("chat-config");
+      if (document.readyState !== "interactive" || !el) return;
+      el.textContent = JSON.stringify({ ...JSON.parse(el.textContent), ...p });
+    });
+  }, patch);
+}
+
+// Routes the context's chat WebSockets through the test: every frame is
+// passed on, except server frames for which dropServer(text) is true; the
+// Apache child of the newest connection (its welcome's pid) is in .pid.
+async function relayChat(context) {
+  const relay = { pid: 0, dropServer: () => false, dropped: 0, sent: [] };
+  await context.routeWebSocket(/\/ws\/chat/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => {
+      if (typeof m === "string") relay.sent.push(JSON.parse(m));
+      server.send(m);
+    });
+    server.onMessage((m) => {
+      if (typeof m === "string") {
+        const f = JSON.parse(m);
+        if (f.type === "welcome") relay.pid = f.pid;
+        if (relay.dropServer(f)) { relay.dropped++; return; }
+      }
+      ws.send(m);
+    });
+  });
+  return relay;
+}
+
+// A page's pending items whose status said "Sending…" at some point.
+function recordSending(page) {
+  return page.evaluate(() => {
+    window.__sending = new Set();
+    const list = document.querySelector('[data-testid="message-list"]');
+    const look = () => {
+      for (const n of list.querySelectorAll('[data-testid="pending-message"]')) {
+        if (n.querySelector('[data-testid="pending-sending"]')?.textContent === "Sending…") {
+          window.__sending.add(n.querySelector('[data-testid="message-text"]').textContent);
+        }
+      }
+    };
+    new MutationObserver(look).observe(list, { childList: true, subtree: true, characterData: true });
+  });
+}
+
+const countText = async (page, text) => (await messages(page)).filter((m) => m.text === text).length;
+
 // ---------------------------------------------------------------- the tests
 
 const tests = [];
@@ -384,6 +441,107 @@ test("resume-after-full-restart", async () => {
   await a.screenshot({ path: path.join(shots, "chat-full-restart.png") });
   await ca.close();
   await cb.close();
+});
+
+// Exactly once (docs/chat-protocol.md, "Message ids"): the page keeps an
+// unacknowledged message as "sending…" and resends it with its cid after a
+// reconnect; the server publishes a cid once. The Apache child holding the
+// page's connection is killed with SIGKILL while a message is in flight:
+// (1) before the child read it (stopped first), (2) after it published it
+// but before the page got the echo (the relay drops the echo). Either way
+// the message shows exactly once, to the sender and to others.
+test("exactly-once-across-child-kill", async () => {
+  const room = uniq("once");
+  const ca = await newContext();
+  const cb = await newContext();
+  const relay = await relayChat(ca);
+  const a = await openChat(ca, "Cia", room);
+  const b = await openChat(cb, "Obs", room);
+  await waitMember(a, "Obs");
+  await recordSending(a);
+
+  await send(a, "delivered at once");
+  await waitText(b, "delivered at once");
+  await waitText(a, "delivered at once");
+  await a.waitForFunction(() => window.__sending.has("delivered at once"));
+  check(await a.getByTestId("pending-message").count() === 0, "the delivered message is still pending");
+
+  // (1) The child is stopped, the page sends, the child dies unread.
+  let pid = relay.pid;
+  check(pid > 0, "no welcome seen");
+  process.kill(pid, "SIGSTOP");
+  await send(a, "in flight while the child stops");
+  await a.locator('[data-testid="pending-message"]:has-text("in flight while the child stops")').waitFor();
+  await sleep(300); // the frame is in the stopped child's socket by now
+  process.kill(pid, "SIGKILL");
+  await waitText(a, "in flight while the child stops");
+  await waitText(b, "in flight while the child stops");
+  check(relay.pid !== pid, "the page did not reconnect");
+
+  // (2) The child publishes, the echo is lost, then the child dies.
+  pid = relay.pid;
+  let cid = null;
+  relay.dropServer = (f) => {
+    cid ??= relay.sent.find((c) => c.text === "in flight when the child dies")?.cid;
+    return f.type === "message" && cid && f.cid === cid;
+  };
+  await send(a, "in flight when the child dies");
+  await waitText(b, "in flight when the child dies"); // published...
+  for (let i = 0; i < 50 && relay.dropped === 0; i++) await sleep(50);
+  check(relay.dropped === 1, `the echo was not held back (${relay.dropped})`);
+  check(await countText(a, "in flight when the child dies") === 0, "the page got the echo");
+  relay.dropServer = () => false;
+  process.kill(pid, "SIGKILL");
+  await waitText(a, "in flight when the child dies"); // ...and the resend gets the original
+  const resends = relay.sent.filter((c) => c.cid === cid);
+  check(resends.length >= 1, "the message was never sent");
+
+  await send(b, "fence from Obs");
+  await waitText(a, "fence from Obs");
+  await waitText(b, "fence from Obs");
+  for (const [who, page] of [["Cia", a], ["Obs", b]]) {
+    for (const t of ["delivered at once", "in flight while the child stops", "in flight when the child dies"]) {
+      const n = await countText(page, t);
+      check(n === 1, `${who} shows "${t}" ${n} times`);
+    }
+    const seqs = (await messages(page)).map((m) => m.seq);
+    check(seqs.every((x, i) => i === 0 || x > seqs[i - 1]), `${who}: seqs not increasing: ${seqs}`);
+  }
+  check(await a.getByTestId("pending-message").count() === 0, "Cia still has pending messages");
+  const mine = (await messages(a)).find((m) => m.text === "in flight when the child dies");
+  const theirs = (await messages(b)).find((m) => m.text === "in flight when the child dies");
+  check(mine.seq === theirs.seq, `sender and receiver disagree on the seq: ${mine.seq} vs ${theirs.seq}`);
+  await ca.close();
+  await cb.close();
+});
+
+// Past the bound (sendTimeoutMs) with the server unreachable, a message is
+// marked failed; Retry sends it, still once.
+test("failed-after-bound-then-retry", async () => {
+  const room = uniq("bound");
+  const ca = await newContext();
+  const relay = await relayChat(ca);
+  await patchConfig(ca, { sendTimeoutMs: 4000 });
+  const z = await openChat(ca, "Zed", room);
+  await recordStates(z);
+  fs.writeFileSync(zedAway, "");
+  try {
+    process.kill(relay.pid, "SIGKILL");
+    await z.waitForFunction(() => window.__states.includes("reconnecting"));
+    await send(z, "typed while unreachable");
+    await z.locator('[data-testid="pending-message"]:has-text("typed while unreachable")').waitFor();
+    await z.getByTestId("pending-failed").waitFor({ timeout: 15_000 });
+    check((await z.getByTestId("pending-failed").textContent()).includes("unreachable"), "no reason shown");
+  } finally {
+    fs.rmSync(zedAway, { force: true });
+  }
+  await z.getByTestId("retry-now").click().catch(() => {});
+  await z.waitForFunction(() => window.__states.at(-1) === "live", undefined, { timeout: 20_000 });
+  await z.getByRole("button", { name: "Retry", exact: true }).click();
+  await waitText(z, "typed while unreachable");
+  check(await countText(z, "typed while unreachable") === 1, "shown more than once");
+  check(await z.getByTestId("pending-message").count() === 0, "still pending after the retry");
+  await ca.close();
 });
 
 test("direct-message", async () => {
@@ -875,6 +1033,7 @@ async function main() {
     } catch (err) {
       results.push({ name: t.name, ok: false });
       console.log(`FAIL ${t.name}: ${String(err.message || err).split("\n")[0]}`);
+      if (process.env.DEBUG_STACK) console.log(err.stack, pageErrors);
     }
     timings.push([t.name, Date.now() - start]);
     // A test that failed may have left contexts open; start clean.
