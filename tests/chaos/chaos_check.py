@@ -211,10 +211,15 @@ def check(run, info, error_logs):
             if mm:
                 wsb_errors[mm.group(1)] += 1
     rss = run.rss
-    base = rss.get("after-hard-restart") if run.kind == "shm" and "after-hard-restart" in rss else rss.get("start")
     mem = []
     for i, end in enumerate(rss.get("end", [])):
-        b = base[i] if base and i < len(base) else None
+        # The flatness baseline: the latest sample of the same parent (a
+        # hard stop starts a new one).
+        b = None
+        for label in ("start", "after-hard-restart"):
+            sample = rss.get(label, [])
+            if i < len(sample) and sample[i]["parent"] == end["parent"]:
+                b = sample[i]
         s0 = rss.get("start", [])[i] if i < len(rss.get("start", [])) else None
         mem.append({"server": i, "start": s0, "base": b, "end": end})
         if b and b["parent"] == end["parent"] and end["parent_kb"] - b["parent_kb"] > PARENT_GROWTH_LIMIT_KB:
@@ -262,10 +267,10 @@ def _mem_lines(r):
         s, e = m["start"], m["end"]
         if not s:
             continue
-        line = (f"  [{r['run']}] server {m['server']}: parent {s['parent']} {s['parent_kb']} kB -> "
-                f"{e['parent']} {e['parent_kb']} kB; children {s['children']} x {s['children_kb']} kB total -> "
-                f"{e['children']} x {e['children_kb']} kB total")
-        if m["base"] is not s and m["base"]:
+        line = (f"  [{r['run']}] server {m['server']}: parent (pid {s['parent']}) {s['parent_kb']} kB -> "
+                f"(pid {e['parent']}) {e['parent_kb']} kB; {s['children']} children {s['children_kb']} kB "
+                f"in all -> {e['children']} children {e['children_kb']} kB")
+        if m["base"] and m["base"] is not s and m["base"] != s:
             line += f" (after the hard restart: parent {m['base']['parent_kb']} kB)"
         out.append(line)
     return out

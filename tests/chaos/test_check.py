@@ -175,6 +175,20 @@ def case_stalled_connection():
     assert r["stalls"] == 1 and r["problems"], r
 
 
+def case_parent_memory_growth():
+    def sample(pid, kb):
+        return [{"parent": pid, "parent_kb": kb, "children": 4, "children_kb": 200000}]
+    run = FakeRun(list(two_clients()))
+    run.rss = {"start": sample(10, 5000), "end": sample(10, 5000 + 20 * 1024)}
+    r = check(run, {"settled": True, "converged": True}, [])
+    assert any("parent grew" in p for p in r["problems"]), r["problems"]
+    # a new parent after a hard stop is measured from its own first sample
+    run.rss = {"start": sample(10, 5000), "after-hard-restart": sample(11, 5000 + 19 * 1024),
+               "end": sample(11, 5000 + 20 * 1024)}
+    r = check(run, {"settled": True, "converged": True}, [])
+    assert not r["problems"], r["problems"]
+
+
 def case_resend_answer_is_not_a_duplicate():
     a, b = two_clients()
     a.msgs[0].sends = 2
