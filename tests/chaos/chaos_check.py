@@ -104,8 +104,9 @@ def check(run, info, error_logs):
         fresh = False                      # the next join is the first on a restarted bus
         for e in c.log:
             if e[0] == "conn":
-                fresh = prev_epoch is not None and e[1] != prev_epoch
-                if fresh:
+                if prev_epoch is not None and e[1] != prev_epoch:
+                    # until a join succeeds there (a connection can drop first)
+                    fresh = True
                     start.setdefault(e[1], 0)  # a member across the bus restart
                 prev_epoch = e[1]
             elif e[0] == "hist":
@@ -270,7 +271,7 @@ def _mem_lines(r):
         line = (f"  [{r['run']}] server {m['server']}: parent (pid {s['parent']}) {s['parent_kb']} kB -> "
                 f"(pid {e['parent']}) {e['parent_kb']} kB; {s['children']} children {s['children_kb']} kB "
                 f"in all -> {e['children']} children {e['children_kb']} kB")
-        if m["base"] and m["base"] is not s and m["base"] != s:
+        if m["base"] and m["base"]["parent"] != s["parent"]:
             line += f" (after the hard restart: parent {m['base']['parent_kb']} kB)"
         out.append(line)
     return out
