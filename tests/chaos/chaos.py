@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -306,6 +307,13 @@ def write_doc(path, results, seconds):
         f.write(head + block + tail)
 
 
+def prune(top, keep):
+    """Keeps the `keep` newest run directories (a 10-minute run logs ~50 MB)."""
+    runs = sorted(d for d in os.listdir(top) if os.path.isdir(os.path.join(top, d)))
+    for d in runs[:-keep]:
+        shutil.rmtree(os.path.join(top, d), ignore_errors=True)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--time", type=float, default=float(os.environ.get("CHAOS_TIME", 600)),
@@ -324,8 +332,10 @@ def main():
     random.seed(seed)
     kinds = [k for k in args.runs.split(",") if k]
     per_run = args.time / len(kinds)
-    base = os.path.join(ROOT, "build", "chaos", time.strftime("%Y%m%d-%H%M%S"))
+    top = os.path.join(ROOT, "build", "chaos")
+    base = os.path.join(top, time.strftime("%Y%m%d-%H%M%S"))
     os.makedirs(base, exist_ok=True)
+    prune(top, keep=10)
     log(f"chaos: runs {kinds}, {per_run:.0f} s each, seed {seed}, logs in {base}")
     results = []
     for kind in kinds:
