@@ -290,7 +290,8 @@ def table(results):
                      f"complete:false answers {r['history_incomplete']}; own message again after a resend "
                      f"{r['own_again']}; resends {r['resends']}, "
                      f"ack timeouts {r['ack_timeouts']}, retries {r['retries']}; redis restarts "
-                     f"{r['redis_restarts']}; errors {r['errors']}; wsbridge log {r['wsbridge_log_errors']}")
+                     f"{r['redis_restarts']}; stalls {r['stalls']}; crashes {r['crashes']}; errors {r['errors']}; "
+                     f"wsbridge log {r['wsbridge_log_errors']}")
         lines += _mem_lines(r)
     return "\n".join(lines)
 
