@@ -40,7 +40,8 @@ UNIT_CXXFLAGS = $(CXXSTD) $(WARN) -O1 -g -pthread $(INC) -Itests/unit
 CPPUTEST_LIBS := -lCppUTest -lCppUTestExt
 
 .PHONY: loadgen all module deps unit unit-tsan test test-unit test-integration test-browser \
-        fuzz run stop reload install bench bench-compare bench-backend bench-pusher clean deb test-deb test-fresh
+        fuzz run stop reload install bench bench-compare bench-backend bench-pusher clean deb test-deb test-fresh \
+        chaos
 
 all: module
 
@@ -97,6 +98,16 @@ test-integration: deps module
 
 test-browser: deps module
 	@ONLY=browser scripts/run-tests.sh
+
+# The chaos run (docs/reliability.md): 200 chat clients while Apache is
+# restarted, its children killed and Redis restarted; CHAOS_TIME seconds of
+# faults in all, split between the shm run and the Redis run. The result
+# table goes into docs/reliability.md (CHAOS_DOC= to leave it alone).
+CHAOS_TIME ?= 600
+CHAOS_DOC ?= docs/reliability.md
+chaos: deps module
+	@out=$$(/usr/bin/python3 tests/chaos/test_check.py) || { echo "$$out"; exit 1; }; echo "checker self-test: $${out##*$$'\n'}"
+	@/usr/bin/python3 tests/chaos/chaos.py --time $(CHAOS_TIME) $(if $(CHAOS_DOC),--doc $(CHAOS_DOC))
 
 FUZZ_TIME ?= 60
 FUZZ_PARALLEL ?= 0

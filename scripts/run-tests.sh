@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test suite and prints `N passed, N failed` last (summed over
-# the suites). ONLY=unit|integration|fuzz|browser|pusher runs one kind.
+# the suites). ONLY=unit|integration|fuzz|browser|pusher|chaos runs one kind.
 # A suite that cannot build or start counts as one failure.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -108,6 +108,28 @@ if want pusher && [ -f tests/pusher/run.mjs ]; then
     fi
   else
     tail -20 "$BUILD/logs/pusher-setup.log"; record pusher 0 1
+  fi
+fi
+
+if want chaos; then
+  # The checker's self-test (each case one test), then a short chaos run
+  # (one test): 200 clients, faults for CHAOS_TEST_TIME s (make chaos: longer).
+  echo "-- chaos (${CHAOS_TEST_TIME:-60} s of restarts, kills and outages; shm bus and Redis)"
+  if make -s module >"$BUILD/logs/chaos-build.log" 2>&1; then
+    /usr/bin/python3 tests/chaos/test_check.py >"$BUILD/logs/chaos-check.log" 2>&1
+    grep "^FAIL" "$BUILD/logs/chaos-check.log"
+    last=$(tail -1 "$BUILD/logs/chaos-check.log")
+    p=0; f=1
+    if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then p=${BASH_REMATCH[1]}; f=${BASH_REMATCH[2]}; fi
+    if /usr/bin/python3 tests/chaos/chaos.py --time "${CHAOS_TEST_TIME:-60}" >"$BUILD/logs/chaos.log" 2>&1; then
+      p=$((p + 1))
+    else
+      f=$((f + 1))
+    fi
+    sed -n '/^ *run  *sent/,$p' "$BUILD/logs/chaos.log" | head -30
+    record chaos "$p" "$f"
+  else
+    tail -30 "$BUILD/logs/chaos-build.log"; record chaos 0 1
   fi
 fi
 

@@ -1,0 +1,221 @@
+#!/usr/bin/python3
+"""The chaos checker must be able to fail: hand-made client logs with one
+fault each (a lost message, a missing delivery, a duplicate, a reordering)
+and the cases it must excuse (complete:false, a restarted shm bus, a
+resend's answer). Prints `N passed, N failed`."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from chaos_check import check  # noqa: E402
+from chaos_client import Msg  # noqa: E402
+
+
+class FakeRun:
+    def __init__(self, clients, epoch=0):
+        self.kind, self.seconds, self.epoch = "fake", 1, epoch
+        self.clients = clients
+        self.counts = {"restarts": 0, "kills": 0, "outages": 0, "redis_restarts": 0}
+        self.faults, self.rss = [], {}
+        self.stop_ms = {0: 10000} if epoch else {}
+
+
+class FakeClient:
+    def __init__(self, name, room="r"):
+        self.name, self.room = name, room
+        self.log, self.msgs, self.outbox = [], [], []
+        self.stats = {"reconnects": 0, "resends": 0, "ack_timeouts": 0, "retries": 0}
+        self.errors = {}
+        self.connected, self.epoch, self.last_seq = True, 0, None
+
+    def settled(self):
+        return True
+
+    def sent(self, n, seq=None, epoch=0, state="acked", sends=1):
+        m = Msg(n, f"{self.name}:{n}", f"{self.name}-{n}")
+        m.state, m.seq, m.epoch, m.sends = state, seq, epoch, sends
+        self.msgs.append(m)
+        return m
+
+    def conn(self, epoch=0, since=None, jseq=1, complete=True, first=None):
+        self.log.append(["conn", epoch, 1, 1, since, 0])
+        self.log.append(["hist", epoch, since, complete, jseq, first, 0])
+        self.log.append(["e", epoch, jseq, "s", f"join:{self.name}", "l"])
+
+    def ev(self, seq, text, epoch=0, src="l", t=9000):
+        self.log.append(["e", epoch, seq, "m", text, src, t])
+
+
+def two_clients():
+    """a and b join (seqs 1, 2); a sends a:1 (3), b sends b:1 (4); both see both."""
+    a, b = FakeClient("a"), FakeClient("b")
+    a.conn(jseq=1)
+    b.conn(jseq=2)
+    a.log.append(["e", 0, 2, "s", "join:b", "l"])
+    a.sent(1, 3)
+    b.sent(1, 4)
+    for c in (a, b):
+        c.ev(3, "a:1")
+        c.ev(4, "b:1")
+    return a, b
+
+
+def result(clients, epoch=0):
+    return check(FakeRun(clients, epoch), {"settled": True, "converged": True}, [])
+
+
+def case_clean():
+    r = result(two_clients())
+    assert not r["problems"], r["problems"]
+    assert r["sent"] == 2 and r["delivered"] == 4 and r["expected_deliveries"] == 4, r
+
+
+def case_pending_is_lost():
+    a, b = two_clients()
+    a.sent(2, state="pending")
+    r = result([a, b])
+    assert r["lost_messages"] == 1 and r["problems"], r
+
+
+def case_failed_is_not_lost():
+    a, b = two_clients()
+    a.sent(2, state="failed")
+    r = result([a, b])
+    assert r["failed"] == 1 and not r["problems"], r
+
+
+def case_missing_delivery():
+    a, b = two_clients()
+    b.log = [e for e in b.log if not (e[0] == "e" and e[2] == 3)]
+    r = result([a, b])
+    assert r["lost_deliveries"] == 1 and r["problems"], r
+
+
+def case_received_twice():
+    a, b = two_clients()
+    b.ev(4, "b:1")
+    r = result([a, b])
+    assert r["dup_deliveries"] == 1 and r["problems"], r
+
+
+def case_published_twice():
+    a, b = two_clients()
+    for c in (a, b):
+        c.ev(5, "a:1")
+    r = result([a, b])
+    assert r["dup_published"] == 1 and r["problems"], r
+
+
+def case_out_of_order():
+    a, b = two_clients()
+    b.log[-2], b.log[-1] = b.log[-1], b.log[-2]
+    r = result([a, b])
+    assert r["order_violations"] >= 1 and r["problems"], r
+
+
+def case_sender_order():
+    a, b = two_clients()
+    a.sent(2, 2)  # acked at a seq before the user's first message
+    r = result([a, b])
+    assert r["order_violations"] >= 1, r
+
+
+def case_incomplete_history_excuses_the_gap():
+    a, b = two_clients()
+    # b was away from 4 to 7 and the history had lost 5..6: complete false
+    for seq in (5, 6):
+        a.sent(seq - 3, seq)
+        a.ev(seq, f"a:{seq - 3}")
+    b.conn(since=4, jseq=7, complete=False, first=None)
+    a.log.append(["e", 0, 7, "s", "join:b", "l"])
+    r = result([a, b])
+    assert r["history_gaps"] == 2 and not r["problems"], r
+    b.log[-2][3] = True  # the same gap with complete:true is a loss
+    r = result([a, b])
+    assert r["lost_deliveries"] == 2 and r["problems"], r
+
+
+def case_bus_restart_excuses_the_old_epoch_tail():
+    a, b = two_clients()
+    a.sent(2, 5)
+    a.ev(5, "a:2")        # b never saw seq 5 before the stop
+    for c in (a, b):
+        c.conn(epoch=1, since=5 if c is a else 4, jseq=1 if c is a else 2, first=None)
+    a.log.append(["e", 1, 2, "s", "join:b", "l"])
+    # b's first connection to the new server dropped before its join answered
+    b.log.insert(b.log.index(["conn", 1, 1, 1, 4, 0]), ["conn", 1, 1, 1, 4, 0])
+    b.sent(2, 3, epoch=1)
+    for c in (a, b):
+        c.ev(3, "b:2", epoch=1)
+    r = result([a, b], epoch=1)
+    assert r["restart_gaps"] == 1 and r["seq_resets_seen"] == 2 and not r["problems"], r
+    a.log[[i for i, e in enumerate(a.log) if e[0] == "e" and e[2] == 5][0]][6] = 5000
+    r = result([a, b], epoch=1)  # published 5 s before the stop: b should have had it
+    assert r["lost_deliveries"] == 1 and r["problems"], r
+    a.log[[i for i, e in enumerate(a.log) if e[0] == "e" and e[2] == 5][0]][6] = 9000
+    r = result([a, b], epoch=0)  # the same logs without a bus restart: resets are faults
+    assert r["problems"], r
+
+
+def case_stale_since_after_a_bus_restart_is_a_loss():
+    a, b = two_clients()
+    for c in (a, b):  # a restarts at 1; b comes back late with since 4, the new bus is at 6
+        c.conn(epoch=1, since=4, jseq=1 if c is a else 6, first=None)
+    for seq in (2, 3, 4, 5):
+        a.sent(seq, seq, epoch=1)
+        a.ev(seq, f"a:{seq}", epoch=1)
+    b.ev(5, "a:5", epoch=1, src="h")
+    a.log.append(["e", 1, 6, "s", "join:b", "l"])
+    r = result([a, b], epoch=1)
+    assert r["lost_deliveries"] == 3 and r["stale_since"] == 3 and r["problems"], r
+
+
+def case_stalled_connection():
+    a, b = two_clients()
+    b.log.append(["stall", 1234, 5000])
+    r = result([a, b])
+    assert r["stalls"] == 1 and r["problems"], r
+
+
+def case_parent_memory_growth():
+    def sample(pid, kb):
+        return [{"parent": pid, "parent_kb": kb, "children": 4, "children_kb": 200000}]
+    run = FakeRun(list(two_clients()))
+    run.rss = {"start": sample(10, 5000), "end": sample(10, 5000 + 20 * 1024)}
+    r = check(run, {"settled": True, "converged": True}, [])
+    assert any("parent grew" in p for p in r["problems"]), r["problems"]
+    # a new parent after a hard stop is measured from its own first sample
+    run.rss = {"start": sample(10, 5000), "after-hard-restart": sample(11, 5000 + 19 * 1024),
+               "end": sample(11, 5000 + 20 * 1024)}
+    r = check(run, {"settled": True, "converged": True}, [])
+    assert not r["problems"], r["problems"]
+
+
+def case_resend_answer_is_not_a_duplicate():
+    a, b = two_clients()
+    a.msgs[0].sends = 2
+    a.ev(3, "a:1")
+    r = result([a, b])
+    assert r["own_again"] == 1 and not r["problems"], r
+    a.msgs[0].sends = 1   # without a resend it is a duplicate
+    r = result([a, b])
+    assert r["dup_deliveries"] == 1, r
+
+
+def main():
+    cases = [(k, v) for k, v in globals().items() if k.startswith("case_")]
+    passed = failed = 0
+    for name, fn in cases:
+        try:
+            fn()
+            passed += 1
+            print(f"ok   {name}")
+        except AssertionError as e:
+            failed += 1
+            print(f"FAIL {name}: {str(e)[:500]}")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
