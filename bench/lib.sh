@@ -18,7 +18,7 @@ bench_build_loadgen() {
   ${CXX:-g++} -std=c++17 -O2 -Wall -Wextra -Werror -I"$root/src" -I"$root/bench" \
     "$root/bench/loadgen.cpp" "$root/bench/worker.cpp" "$root/bench/worker_conn.cpp" \
     "$root/src/protocol/frame_encoder.cpp" "$root/src/protocol/masking.cpp" \
-    -o "$LOADGEN" -lpthread
+    -o "$LOADGEN" -lssl -lcrypto -lpthread
 }
 
 # A TCP port on 127.0.0.1 that nothing listens on, from $1 upwards.
