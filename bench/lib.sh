@@ -97,14 +97,33 @@ bench_wait_children() {
   echo "warning: $pidfile: server or its $n children missing after 10 s" >&2
 }
 
-# bench_wsbridge_start DIR PORT CHILDREN THREADS EXTRA_CONF_TEXT
-# mod_wsbridge in a private Apache (scripts/instance.sh), mpm_event.
-bench_wsbridge_start() {
-  local dir=$1 port=$2 children=$3 threads=$4 extra=$5
+# wss:// runs: one self-signed ECDSA P-256 certificate for every server (an
+# RSA key would make the S3 handshakes cost several times more, on both
+# sides); TLS version and cipher are whatever OpenSSL's defaults negotiate
+# (the load generator prints them: TLSv1.3 TLS_AES_256_GCM_SHA384 on
+# Debian 12). bench_tls_cert DIR writes DIR/server.crt and DIR/server.key.
+bench_tls_cert() {
+  local dir=$1
   mkdir -p "$dir"
+  [ -f "$dir/server.crt" ] && [ -f "$dir/server.key" ] && return 0
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+    -keyout "$dir/server.key" -out "$dir/server.crt" 2>/dev/null
+}
+
+# bench_wsbridge_start DIR PORT CHILDREN THREADS EXTRA_CONF_TEXT [TLS_PORT]
+# mod_wsbridge in a private Apache (scripts/instance.sh), mpm_event; with
+# TLS_PORT, mod_ssl listens there too (bench_tls_cert's certificate).
+bench_wsbridge_start() {
+  local dir=$1 port=$2 children=$3 threads=$4 extra=$5 tls_port=${6:-}
+  mkdir -p "$dir"
+  if [ -n "$tls_port" ]; then
+    bench_tls_cert "$BUILD/bench/tls"
+    cp "$BUILD/bench/tls/server.crt" "$BUILD/bench/tls/server.key" "$dir/"
+  fi
   printf '%s\n' "$extra" > "$dir/bench-extra.conf"
   BENCH_INSTANCES+=("wsbridge:$dir")
-  PORT=$port MPM=event CHILDREN=$children THREADS=$threads MAXWORKERS=$((children * threads)) \
+  SSL_PORT=$tls_port PORT=$port MPM=event CHILDREN=$children THREADS=$threads MAXWORKERS=$((children * threads)) \
     EXTRA_CONF="$dir/bench-extra.conf" MODULE="${MODULE:-$BUILD/mod_wsbridge.so}" QUIET=1 \
     "$root/scripts/instance.sh" start "$dir"
   bench_wait_children "$dir/httpd.pid" "$children"
@@ -138,9 +157,9 @@ bench_capacity_conf() {
     "MaxConnectionsPerChild 0"
 }
 bench_wsbridge_capacity_start() {
-  local dir=$1 port=$2 conns=$3
+  local dir=$1 port=$2 conns=$3 tls_port=${4:-}
   bench_wsbridge_start "$dir" "$port" "$S3_CHILDREN" "$(bench_capacity_threads "$conns")" "$(bench_capacity_conf)
-WSBridgeReserveWorkers $S3_RESERVE"
+WSBridgeReserveWorkers $S3_RESERVE" "$tls_port"
 }
 
 bench_stop() {
