@@ -40,8 +40,6 @@ class FilterTransport : public Transport {
   // Whether reads will go to the socket directly once the core filter has
   // nothing buffered (see the top of this file).
   bool reads_socket_directly() const { return direct_read_ok_; }
-  // Whether writes are coalesced into full TLS records (see the top).
-  bool coalesces_writes() const { return coalesce_; }
   // The connection's input belongs to this transport alone from now on (its
   // request is over, nothing else will read it): the first direct read may
   // take what the core filter holds without reading the socket through it,
