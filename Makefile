@@ -149,7 +149,7 @@ bench-pusher: deps module
 
 $(BUILD)/loadgen: $(wildcard bench/*.cpp bench/*.h) src/protocol/frame_encoder.cpp src/protocol/masking.cpp | deps
 	@mkdir -p $(BUILD)
-	$(CXX) $(CXXSTD) $(WARN) -O2 -Isrc -Ibench $(filter %.cpp,$^) -o $@ -lpthread
+	$(CXX) $(CXXSTD) $(WARN) -O2 -Isrc -Ibench $(filter %.cpp,$^) -o $@ -lssl -lcrypto -lpthread
 
 loadgen: $(BUILD)/loadgen
 

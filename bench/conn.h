@@ -9,6 +9,8 @@
 
 #include "frame_walker.h"
 
+typedef struct ssl_st SSL;
+
 namespace lg {
 
 // A byte queue that grows only when a burst outruns it (never per
@@ -63,6 +65,7 @@ enum class ConnState : uint8_t { Idle, Connecting, Handshaking, Open, Closing, D
 
 struct Conn {
   int fd = -1;
+  SSL* ssl = nullptr;  // wss://: set once TCP connects; Connecting lasts until the TLS handshake is done
   uint32_t gid = 0;  // index over all threads; senders are gid < senders
   ConnState st = ConnState::Idle;
   bool sender = false;

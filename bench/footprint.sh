@@ -12,7 +12,8 @@
 # (131072), EXTRA="directive;directive" (ListenCoresBucketsRatio 1;
 # ExtendedStatus Off), PORT (18680), HOLD (20 s), SNAP (seconds after the
 # start of the run at which the held snapshot is taken: 15; raise it when
-# the chat room takes longer to settle).
+# the chat room takes longer to settle), TLS=1 (the connections over wss://,
+# mod_ssl with bench_tls_cert's certificate).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "$root" && mkdir -p "${BUILD:-build}" && cd "${BUILD:-build}" && pwd)
@@ -31,7 +32,14 @@ mkdir -p "$dir"
 { echo "ThreadStackSize ${STACK:-131072}"; echo "WSBridgeReserveWorkers $reserve"
   echo "${EXTRA:-ListenCoresBucketsRatio 1;ExtendedStatus Off}" | tr ';' '\n'; } > "$dir/extra.conf"
 trap '"$root/scripts/instance.sh" stop "$dir" >/dev/null 2>&1 || true' EXIT
-PORT=$port MPM=event CHILDREN=$children THREADS=$threads MAXWORKERS=$((children * threads)) \
+url=ws://127.0.0.1:$port/ws/$app tls_port=""
+if [ "${TLS:-0}" = 1 ]; then
+  tls_port=$(bench_free_port $((port + 1)))
+  bench_tls_cert "$BUILD/bench/tls"
+  cp "$BUILD/bench/tls/server.crt" "$BUILD/bench/tls/server.key" "$dir/"
+  url=wss://127.0.0.1:$tls_port/ws/$app
+fi
+SSL_PORT=$tls_port PORT=$port MPM=event CHILDREN=$children THREADS=$threads MAXWORKERS=$((children * threads)) \
   EXTRA_CONF="$dir/extra.conf" MODULE="${MODULE:-$BUILD/mod_wsbridge.so}" QUIET=1 \
   "$root/scripts/instance.sh" start "$dir"
 bench_wait_children "$dir/httpd.pid" "$children"
@@ -40,7 +48,7 @@ slab() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
 s0=$(slab)
 python3 "$root/bench/smaps_breakdown.py" snap "$dir/httpd.pid" "$dir/idle.json" >/dev/null
 join=(); [ "$app" = chat ] && join=(--proto chat --join --room bench)
-timeout -k 5 300 "$LOADGEN" connect --url "ws://127.0.0.1:$port/ws/$app" --clients "$n" --hold "${HOLD:-20}" \
+timeout -k 5 300 "$LOADGEN" connect --url "$url" --clients "$n" --hold "${HOLD:-20}" \
   --concurrency 200 --pid-file "$dir/httpd.pid" "${join[@]}" > "$dir/loadgen.out" 2>&1 &
 lg=$!
 sleep "${SNAP:-15}"

@@ -27,7 +27,8 @@ namespace {
 
 const char kUsage[] =
     "usage: loadgen broadcast|echo|connect [options]\n"
-    "  --url ws://127.0.0.1:PORT/PATH  endpoint (default ws://127.0.0.1:8080/ws/chat, echo: /ws/echo)\n"
+    "  --url ws://127.0.0.1:PORT/PATH  endpoint (default ws://127.0.0.1:8080/ws/chat, echo: /ws/echo);\n"
+    "                      wss:// for TLS (OpenSSL; the certificate is not verified, loopback only)\n"
     "  --proto chat|raw    chat: join --room, send chat messages (default); raw: text frames,\n"
     "                      every frame sent is expected back from the server at every client\n"
     "  --clients N         connections (100)\n"
@@ -277,6 +278,7 @@ int run(const Options& o) {
     s.first_join = std::min(s.first_join, x.first_join);
     s.last_join = std::max(s.last_join, x.last_join);
     if (s.first_error.empty()) s.first_error = x.first_error;
+    if (s.tls.empty()) s.tls = x.tls;
     if (x.last_close_code) s.last_close_code = x.last_close_code;
     lat.merge(w->latency);
     hs.merge(w->handshake);
@@ -297,7 +299,7 @@ int run(const Options& o) {
   const bool chat = o.proto == Proto::Chat && o.mode != Mode::Echo;
   j.str("mode", mode_name(o.mode)).str("proto", chat ? "chat" : "raw");
   if (!o.label.empty()) j.str("label", o.label);
-  j.str("url", "ws://" + o.host + ":" + std::to_string(o.port) + o.path)
+  j.str("url", (o.tls ? "wss://" : "ws://") + o.host + ":" + std::to_string(o.port) + o.path)
       .num("clients", o.clients)
       .num("threads", o.threads)
       .num("connected", static_cast<double>(connected))
@@ -306,6 +308,7 @@ int run(const Options& o) {
   double hs_span = s.last_handshake > s.first_connect ? (s.last_handshake - s.first_connect) / 1e9 : 0;
   double hs_rate = hs_span > 0 ? connected / hs_span : 0;
   j.num("handshakes_per_sec", std::round(hs_rate)).raw("handshake_us", latency_json(hs).c_str());
+  if (o.tls) j.str("tls", s.tls.empty() ? "none negotiated" : s.tls);
   char line[1024];
   std::string human;
   double client_cpu_window = 0;
@@ -442,6 +445,7 @@ int run(const Options& o) {
   std::snprintf(line, sizeof line, "; errors %lld%s%s", errs, s.first_error.empty() ? "" : " (first: ",
                 s.first_error.empty() ? "" : (s.first_error.substr(0, 120) + ")").c_str());
   human += line;
+  if (o.tls) human = "[" + (s.tls.empty() ? std::string("TLS: none negotiated") : s.tls) + "] " + human;
   std::printf("%s\n%s\n", human.c_str(), j.done().c_str());
   std::fflush(stdout);
   (void)t_connected;

@@ -18,6 +18,7 @@ struct Options {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string path = "/ws/chat";
+  bool tls = false;          // wss://: TLS through OpenSSL, certificate not verified (loopback)
   int clients = 100;
   int senders = -1;          // broadcast: default 10; echo: every client
   double rate = 0;           // total msg/s over all senders; 0 = closed loop
@@ -48,9 +49,10 @@ inline bool parse_double(const char* s, double* out) {
   return end != s && *end == 0;
 }
 
-// ws://127.0.0.1:PORT/PATH; only loopback is accepted.
+// ws:// or wss://127.0.0.1:PORT/PATH; only loopback is accepted.
 inline bool parse_url(const std::string& url, Options* o) {
-  const std::string scheme = "ws://";
+  o->tls = url.compare(0, 6, "wss://") == 0;
+  const std::string scheme = o->tls ? "wss://" : "ws://";
   if (url.compare(0, scheme.size(), scheme) != 0) return false;
   std::string rest = url.substr(scheme.size());
   size_t slash = rest.find('/');
@@ -58,7 +60,7 @@ inline bool parse_url(const std::string& url, Options* o) {
   o->path = slash == std::string::npos ? "/" : rest.substr(slash);
   size_t colon = hostport.rfind(':');
   o->host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
-  o->port = colon == std::string::npos ? 80 : std::atoi(hostport.c_str() + colon + 1);
+  o->port = colon == std::string::npos ? (o->tls ? 443 : 80) : std::atoi(hostport.c_str() + colon + 1);
   if (o->host == "localhost") o->host = "127.0.0.1";
   return o->host == "127.0.0.1" && o->port > 0 && o->port < 65536;
 }
@@ -91,7 +93,7 @@ inline std::string parse_options(int argc, char** argv, Options* o) {
     const char* v = argv[++i];
     double d = 0;
     bool num = parse_double(v, &d);
-    if (k == "--url") { if (!parse_url(v, o)) return std::string("bad url (ws://127.0.0.1:PORT/path only): ") + v; }
+    if (k == "--url") { if (!parse_url(v, o)) return std::string("bad url (ws:// or wss://127.0.0.1:PORT/path only): ") + v; }
     else if (k == "--proto") {
       if (!std::strcmp(v, "chat")) o->proto = Proto::Chat;
       else if (!std::strcmp(v, "raw")) o->proto = Proto::Raw;

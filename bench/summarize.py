@@ -128,7 +128,11 @@ def main():
 
         # Table.
         figs = FIGURES.get(mode, [])
-        print(f"\n{sc} ({mode}), medians of {max(e['runs'] for e in entry.values())} run(s):")
+        tls = sorted({r["tls"] for r in runs if r["scenario"] == sc and r.get("tls")})
+        over = f", over {' / '.join(tls)}" if tls else ""
+        print(f"\n{sc} ({mode}{over}), medians of {max(e['runs'] for e in entry.values())} run(s):")
+        if tls:
+            summary["scenarios"][sc]["tls"] = tls
         head = f"  {'server':<22}" + "".join(f"{label:>15}" for _, label, _ in figs) + f"{'errors':>8}"
         print(head)
         for srv, e in entry.items():

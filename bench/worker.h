@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include <openssl/ssl.h>
+
 #include "conn.h"
 #include "histogram.h"
 #include "options.h"
@@ -66,6 +68,7 @@ struct WorkerStats {
   int64_t last_join = 0;           // connect --join: last own presence received
   int last_close_code = 0;
   std::string first_error;
+  std::string tls;             // wss://: protocol version and cipher of the first connection
 };
 
 constexpr size_t kStamp = 33;  // 'B' + 16 hex time + 8 hex sender + 8 hex seq
@@ -114,6 +117,9 @@ class Worker {
   void mark_dirty(Conn& c);
   void flush(Conn& c);
   void set_out(Conn& c, bool on);
+  bool tls_handshake(Conn& c);
+  ssize_t io_read(Conn& c, uint8_t* p, size_t n);
+  void close_conn(Conn& c);
   void fail(Conn& c, bool handshake, const std::string& why);
   void drop(Conn& c, const char* why);
   void begin_close();
@@ -127,6 +133,7 @@ class Worker {
   Shared& sh_;
   int id_;
   int ep_ = -1;
+  SSL_CTX* tls_ctx_ = nullptr;
   std::vector<Conn> conns_;
   std::vector<uint32_t> senders_;
   std::vector<uint32_t> dirty_;

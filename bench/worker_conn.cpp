@@ -1,5 +1,7 @@
 // The worker's connections: non-blocking connect, the opening handshake,
 // reads, buffered writes (writev of a small head and a shared tail), close.
+#include <openssl/err.h>
+
 #include <algorithm>
 
 #include "worker.h"
@@ -45,8 +47,7 @@ void Worker::fail(Conn& c, bool handshake, const std::string& why) {
   }
   ++(handshake ? st.handshake_failed : st.connect_failed);
   note_error(why);
-  if (c.fd >= 0) close(c.fd);
-  c.fd = -1;
+  close_conn(c);
   c.st = ConnState::Done;
 }
 
@@ -57,24 +58,78 @@ void Worker::drop(Conn& c, const char* why) {
     ++st.dropped;
     note_error(why);
   }
-  if (c.fd >= 0) close(c.fd);
-  c.fd = -1;
+  close_conn(c);
   if (c.st == ConnState::Open || c.st == ConnState::Closing) --open_;
   c.st = ConnState::Done;
   c.out = ByteBuf();
   c.tail_len = 0;
 }
 
+void Worker::close_conn(Conn& c) {
+  if (c.ssl) SSL_free(c.ssl);
+  c.ssl = nullptr;
+  if (c.fd >= 0) close(c.fd);
+  c.fd = -1;
+}
+
+// wss://: one step of the TLS handshake; true once it is done. Until then
+// the connection waits for whichever direction OpenSSL asks for.
+bool Worker::tls_handshake(Conn& c) {
+  ERR_clear_error();
+  int r = SSL_do_handshake(c.ssl);
+  if (r == 1) {
+    if (st.tls.empty())
+      st.tls = std::string(SSL_get_version(c.ssl)) + " " + SSL_CIPHER_get_name(SSL_get_current_cipher(c.ssl));
+    return true;
+  }
+  int e = SSL_get_error(c.ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    epoll_event ev{};
+    ev.events = e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT;
+    ev.data.u32 = static_cast<uint32_t>(&c - conns_.data());
+    epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
+    return false;
+  }
+  char why[256];
+  ERR_error_string_n(ERR_get_error(), why, sizeof why);
+  fail(c, true, std::string("TLS handshake: ") + why);
+  return false;
+}
+
+// read() or, wss://, SSL_read(): > 0 bytes, 0 at EOF, -1 with errno
+// (EAGAIN: nothing decrypted yet).
+ssize_t Worker::io_read(Conn& c, uint8_t* p, size_t n) {
+  if (!c.ssl) return read(c.fd, p, n);
+  ERR_clear_error();
+  int r = SSL_read(c.ssl, p, static_cast<int>(std::min<size_t>(n, INT_MAX)));
+  if (r > 0) return r;
+  switch (SSL_get_error(c.ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE: errno = EAGAIN; return -1;
+    case SSL_ERROR_ZERO_RETURN: return 0;
+    default: errno = EIO; return -1;
+  }
+}
+
 void Worker::on_event(Conn& c, uint32_t ev, int64_t now) {
   if (c.fd < 0) return;
   if (c.st == ConnState::Connecting) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err || (ev & (EPOLLERR | EPOLLHUP))) return fail(c, false, std::string("connect: ") + std::strerror(err ? err : ECONNRESET));
+    if (!c.ssl) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err || (ev & (EPOLLERR | EPOLLHUP))) return fail(c, false, std::string("connect: ") + std::strerror(err ? err : ECONNRESET));
+      if (o_.tls) {
+        c.ssl = SSL_new(tls_ctx_);
+        SSL_set_fd(c.ssl, c.fd);
+        SSL_set_connect_state(c.ssl);
+      }
+    }
+    if (c.ssl && !tls_handshake(c)) return;
     // A fresh socket's send buffer takes the whole request.
-    if (write(c.fd, request_.data(), request_.size()) != static_cast<ssize_t>(request_.size()))
-      return fail(c, true, "handshake write failed");
+    const int sent = c.ssl ? SSL_write(c.ssl, request_.data(), static_cast<int>(request_.size()))
+                           : static_cast<int>(write(c.fd, request_.data(), request_.size()));
+    if (sent != static_cast<int>(request_.size())) return fail(c, true, "handshake write failed");
     c.st = ConnState::Handshaking;
     epoll_event e{};
     e.events = EPOLLIN | EPOLLRDHUP;
@@ -83,12 +138,16 @@ void Worker::on_event(Conn& c, uint32_t ev, int64_t now) {
     return;
   }
   if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read_input(c, now);
-  if (c.fd >= 0 && (ev & EPOLLOUT)) flush(c);
+  // wss://: a write that OpenSSL held for a read is retried after it.
+  if (c.fd >= 0 && ((ev & EPOLLOUT) || (c.ssl && (c.out.size() || c.tail_len)))) flush(c);
 }
 
 void Worker::read_input(Conn& c, int64_t now) {
-  for (int round = 0; round < 4 && c.fd >= 0; ++round) {
-    ssize_t r = read(c.fd, rbuf_.data(), rbuf_.size());
+  // wss://: SSL_read() gives one record at a time, so read until it has
+  // nothing more rather than stopping at a short read.
+  const int rounds = c.ssl ? 64 : 4;
+  for (int round = 0; round < rounds && c.fd >= 0; ++round) {
+    ssize_t r = io_read(c, rbuf_.data(), rbuf_.size());
     if (r > 0) {
       size_t n = static_cast<size_t>(r);
       if (c.st == ConnState::Handshaking) {
@@ -102,7 +161,7 @@ void Worker::read_input(Conn& c, int64_t now) {
           return drop(c, "framing error from server");
         }
       }
-      if (n < rbuf_.size()) return;
+      if (n < rbuf_.size() && !c.ssl) return;
     } else if (r == 0) {
       return drop(c, "connection closed by server");
     } else {
@@ -178,6 +237,26 @@ void Worker::mark_dirty(Conn& c) {
 }
 
 void Worker::flush(Conn& c) {
+  while (c.ssl && c.fd >= 0 && (c.out.size() || c.tail_len)) {
+    // wss://: the buffer, then the shared tail (one SSL_write each).
+    const bool head = c.out.size() > 0;
+    const uint8_t* p = head ? c.out.data() : c.tail;
+    const size_t len = head ? c.out.size() : c.tail_len;
+    ERR_clear_error();
+    int w = SSL_write(c.ssl, p, static_cast<int>(std::min<size_t>(len, INT_MAX)));
+    if (w <= 0) {
+      int e = SSL_get_error(c.ssl, w);
+      if (e == SSL_ERROR_WANT_WRITE) return set_out(c, true);
+      if (e == SSL_ERROR_WANT_READ) return;  // retried after the next read (on_event)
+      return drop(c, "TLS write error");
+    }
+    if (head) {
+      c.out.consume(static_cast<size_t>(w));
+    } else {
+      c.tail += w;
+      c.tail_len -= static_cast<size_t>(w);
+    }
+  }
   while (c.fd >= 0 && (c.out.size() || c.tail_len)) {
     iovec iov[2];
     int k = 0;

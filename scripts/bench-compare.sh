@@ -19,6 +19,12 @@
 # Installs what is missing (apt-get: nginx, libnginx-mod-nchan, nodejs, npm;
 # npm: ws and bufferutil into build/bench/compare/node).
 #
+# S1-tls, S2-tls, S3-tls: the same over wss://, the module (mod_ssl) beside
+# nginx + nchan (its ssl listener), both with one self-signed ECDSA P-256
+# certificate and OpenSSL's default version and cipher (printed with every
+# table: TLSv1.3 TLS_AES_256_GCM_SHA384 on Debian 12). The node peer has no
+# TLS run.
+#
 # S3 runs the module twice (S3-echo: echo connections; S3-chat: chat
 # connections that all join one room) and each peer once (its clients all
 # subscribe to one channel as they connect), shown beside both.
@@ -30,7 +36,8 @@
 #
 # Environment: BENCH_QUICK, BENCH_REPS, BENCH_THREADS, BENCH_PORT,
 # BENCH_S3_CONNS, BENCH_S3_HOLD, BENCH_S3_CHILDREN, BENCH_S3_RESERVE,
-# BENCH_S3_STACK as in scripts/bench.sh; BENCH_SCENARIOS="S1 S2 S3";
+# BENCH_S3_STACK as in scripts/bench.sh; BENCH_SCENARIOS="S1 S2 S3 S1-tls
+# S2-tls S3-tls";
 # BENCH_PEERS="nchan node" (add node-direct for the hub without Apache);
 # NCHAN_WORKERS (1: nchan's inter-worker IPC made its latency 10x worse
 # with 2 on a 2-CPU machine; see docs/benchmark.md).
@@ -45,7 +52,7 @@ mkdir -p "$out"
 QUICK=${BENCH_QUICK:-0}
 [ "$QUICK" = 0 ] && QUICK=""
 REPS=${BENCH_REPS:-$([ -n "$QUICK" ] && echo 1 || echo 3)}
-SCENARIOS=${BENCH_SCENARIOS:-S1 S2 S3 pusher}
+SCENARIOS=${BENCH_SCENARIOS:-S1 S2 S3 S1-tls S2-tls S3-tls pusher}
 PEERS=${BENCH_PEERS:-nchan node}
 THREADS=${BENCH_THREADS:-1}
 S3_CONNS=${BENCH_S3_CONNS:-$([ -n "$QUICK" ] && echo 2000 || echo 10000)}
@@ -148,25 +155,30 @@ bench_stop_peers() {
 }
 trap bench_stop_peers EXIT
 
-# server name -> "URL PROTO PID-ARGS" of its running instance.
-declare -A URL PROTO PIDS
+# server name -> "URL PROTO PID-ARGS" of its running instance; TLS_URL: its
+# wss:// URL (the module and nchan listen for TLS too when WITH_TLS=1).
+declare -A URL TLS_URL PROTO PIDS
+WITH_TLS=0
 
 # start_servers KIND CONNS SERVER...: start those servers, tuned for KIND
 # (fanout: 2 Apache children x 100 threads; capacity: CONNS connections).
 start_servers() {
-  local kind=$1 conns=$2 p hp children threads stack="" srv; shift 2
+  local kind=$1 conns=$2 p hp tp="" children threads stack="" srv; shift 2
   if [ "$kind" = fanout ]; then children=2; threads=100
   else children=$(bench_capacity_children "$conns"); threads=$(bench_capacity_threads "$conns"); stack=$(bench_capacity_conf); fi
   for srv in "$@"; do
     p=$(bench_free_port "$port"); port=$((p + 1))
+    if [ "$WITH_TLS" = 1 ]; then tp=$(bench_free_port "$port"); port=$((tp + 1)); fi
     case $srv in
       wsbridge)
-        if [ "$kind" = fanout ]; then bench_wsbridge_start "$out/wsbridge" "$p" 1 200 "$WSBRIDGE_FANOUT_CONF"
-        else bench_wsbridge_capacity_start "$out/wsbridge" "$p" "$conns"; fi
-        URL[$srv]=ws://127.0.0.1:$p/ws/chat; PROTO[$srv]=chat; PIDS[$srv]="--pid-file $out/wsbridge/httpd.pid" ;;
+        if [ "$kind" = fanout ]; then bench_wsbridge_start "$out/wsbridge" "$p" 1 200 "$WSBRIDGE_FANOUT_CONF" "$tp"
+        else bench_wsbridge_capacity_start "$out/wsbridge" "$p" "$conns" "$tp"; fi
+        URL[$srv]=ws://127.0.0.1:$p/ws/chat; TLS_URL[$srv]=wss://127.0.0.1:$tp/ws/chat
+        PROTO[$srv]=chat; PIDS[$srv]="--pid-file $out/wsbridge/httpd.pid" ;;
       nchan)
-        bench_nchan_start "$out/nchan" "$p" "$conns" "$NCHAN_WORKERS"
-        URL[$srv]=ws://127.0.0.1:$p/sub; PROTO[$srv]=raw; PIDS[$srv]="--pid-file $out/nchan/nginx.pid" ;;
+        bench_nchan_start "$out/nchan" "$p" "$conns" "$NCHAN_WORKERS" "$tp"
+        URL[$srv]=ws://127.0.0.1:$p/sub; TLS_URL[$srv]=wss://127.0.0.1:$tp/sub
+        PROTO[$srv]=raw; PIDS[$srv]="--pid-file $out/nchan/nginx.pid" ;;
       node)
         hp=$(bench_free_port $((p + 1))); port=$((hp + 1))
         node_start "$out/node-proxy" "$p" "$hp" "$children" "$threads" "$stack"
@@ -182,6 +194,7 @@ start_servers() {
 
 servers="wsbridge"
 for s in nchan node node-direct; do peer "$s" && servers="$servers $s"; done
+tls_servers="wsbridge"; peer nchan && tls_servers="$tls_servers nchan"
 
 install_deps
 bench_build_loadgen
@@ -189,16 +202,20 @@ bench_check_quiet
 echo "mod_wsbridge vs $PEERS: $(nproc) CPUs, $REPS repetition(s)$([ -n "$QUICK" ] && echo ', QUICK'), results: $RESULTS"
 port=$(bench_free_port "${BENCH_PORT:-18580}")
 
-if has S1 || has S2; then
+if has S1 || has S2 || has S1-tls || has S2-tls; then
+  if has S1-tls || has S2-tls; then WITH_TLS=1; fi
   # shellcheck disable=SC2086
   start_servers fanout 1000 $servers
+  WITH_TLS=0
   for r in $(seq 1 "$REPS"); do
-    for sc in S1 S2; do
+    for sc in S1 S2 S1-tls S2-tls; do
       has "$sc" || continue
-      for srv in $servers; do
-        if [ "$sc" = S1 ]; then load=(--senders 10 --rate 1000); else load=(--senders 100 --window 1); fi
+      list=$servers; [ "${sc%-tls}" != "$sc" ] && list=$tls_servers
+      for srv in $list; do
+        if [ "${sc%-tls}" = S1 ]; then load=(--senders 10 --rate 1000); else load=(--senders 100 --window 1); fi
+        url=${URL[$srv]}; [ "${sc%-tls}" != "$sc" ] && url=${TLS_URL[$srv]}
         # shellcheck disable=SC2086
-        bench_run "$srv" "$sc" "$r" -- broadcast --url "${URL[$srv]}" --proto "${PROTO[$srv]}" --clients 100 \
+        bench_run "$srv" "$sc" "$r" -- broadcast --url "$url" --proto "${PROTO[$srv]}" --clients 100 \
           "${load[@]}" --size 64 --duration "$DUR" --warmup "$WARM" --threads "$THREADS" ${PIDS[$srv]} || true
       done
     done
@@ -213,34 +230,42 @@ copy_last_result() {
   printf '%s\n' "$line" | sed "s/\"scenario\":\"[^\"]*\"/\"scenario\":\"$1\"/" >> "$RESULTS"
 }
 
-if has S3; then
+s3_runs=(); has S3 && s3_runs+=(""); has S3-tls && s3_runs+=(-tls)
+if [ ${#s3_runs[@]} -gt 0 ]; then
   for r in $(seq 1 "$REPS"); do
-    for srv in $servers; do
-      if [ "$srv" = wsbridge ]; then
-        # Echo connections, then chat connections that all join one room;
-        # each on a fresh server: its idle RSS is the baseline.
-        for app in echo chat; do
-          start_servers capacity "$S3_CONNS" wsbridge
-          sleep 3
-          extra=(--proto chat --join --room bench); [ "$app" = echo ] && extra=()
-          # shellcheck disable=SC2086
-          bench_run wsbridge "S3-$app" "$r" -- connect --url "${URL[wsbridge]%/ws/chat}/ws/$app" --clients "$S3_CONNS" \
-            --hold "$HOLD" --concurrency 200 --threads "$THREADS" ${PIDS[wsbridge]} "${extra[@]}" || true
-          bench_stop_peers
-        done
-        continue
-      fi
-      # A peer relays raw frames: every connection subscribes to the one
-      # channel as it connects, so its one run stands beside both.
-      start_servers capacity "$S3_CONNS" "$srv"
-      sleep 3
-      # shellcheck disable=SC2086
-      bench_run "$srv" S3-echo "$r" -- connect --url "${URL[$srv]}" --proto "${PROTO[$srv]}" --clients "$S3_CONNS" \
-        --hold "$HOLD" --concurrency 200 --threads "$THREADS" ${PIDS[$srv]} || true
-      copy_last_result S3-chat
-      bench_stop_peers
+    for tls in "${s3_runs[@]}"; do
+      list=$servers; WITH_TLS=0
+      if [ -n "$tls" ]; then list=$tls_servers; WITH_TLS=1; fi
+      for srv in $list; do
+        if [ "$srv" = wsbridge ]; then
+          # Echo connections, then chat connections that all join one room;
+          # each on a fresh server: its idle RSS is the baseline.
+          for app in echo chat; do
+            start_servers capacity "$S3_CONNS" wsbridge
+            sleep 3
+            extra=(--proto chat --join --room bench); [ "$app" = echo ] && extra=()
+            base=${URL[wsbridge]%/ws/chat}; [ -n "$tls" ] && base=${TLS_URL[wsbridge]%/ws/chat}
+            # shellcheck disable=SC2086
+            bench_run wsbridge "S3-$app$tls" "$r" -- connect --url "$base/ws/$app" --clients "$S3_CONNS" \
+              --hold "$HOLD" --concurrency 200 --threads "$THREADS" ${PIDS[wsbridge]} "${extra[@]}" || true
+            bench_stop_peers
+          done
+          continue
+        fi
+        # A peer relays raw frames: every connection subscribes to the one
+        # channel as it connects, so its one run stands beside both.
+        start_servers capacity "$S3_CONNS" "$srv"
+        sleep 3
+        url=${URL[$srv]}; [ -n "$tls" ] && url=${TLS_URL[$srv]}
+        # shellcheck disable=SC2086
+        bench_run "$srv" "S3-echo$tls" "$r" -- connect --url "$url" --proto "${PROTO[$srv]}" --clients "$S3_CONNS" \
+          --hold "$HOLD" --concurrency 200 --threads "$THREADS" ${PIDS[$srv]} || true
+        copy_last_result "S3-chat$tls"
+        bench_stop_peers
+      done
     done
   done
+  WITH_TLS=0
 fi
 
 meta="{\"machine\":$(bench_machine_json),\"params\":{\"quick\":$([ -n "$QUICK" ] && echo true || echo false),\"reps\":$REPS,\"loadgen_threads\":$THREADS,\"duration\":$DUR,\"warmup\":$WARM,\"s3_conns\":$S3_CONNS,\"s3_hold\":$HOLD,\"nchan_workers\":$NCHAN_WORKERS,\"peers\":\"$PEERS\"}}"

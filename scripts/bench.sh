@@ -13,6 +13,12 @@
 #                  per handshake, and for the chat the time until the room
 #                  settles (every member's presence in, then 1 s quiet)
 #   S4 echo        1 and 100 connections, 64 B and 64 KiB messages
+#   S1-tls S2-tls  S1 and S2 over wss:// (mod_ssl on the same instance)
+#   S3-tls         S3 over wss:// (S3-echo-tls, S3-chat-tls): KiB per TLS
+#                  connection, TLS handshakes/s and server CPU per handshake
+#   The wss:// runs use one self-signed ECDSA P-256 certificate (bench/lib.sh,
+#   bench_tls_cert) and OpenSSL's default TLS version and cipher; the load
+#   generator prints what was negotiated (TLSv1.3 TLS_AES_256_GCM_SHA384).
 #
 # Each scenario runs BENCH_REPS times (3); the medians are printed and
 # written with every run to build/bench/summary.json.
@@ -20,7 +26,7 @@
 # Environment:
 #   BENCH_QUICK=1        smoke run: short durations, 1 repetition, S3 with 2,000
 #   BENCH_REPS=N         repetitions per scenario
-#   BENCH_SCENARIOS="S1 S2 S3 S4"   which ones
+#   BENCH_SCENARIOS="S1 S2 S3 S4 S1-tls S2-tls S3-tls"   which ones
 #   BENCH_THREADS=N      load-generator threads (1)
 #   BENCH_PORT=N         first port to try (18480)
 #   BENCH_S3_CONNS=N     S3 connections (10000)
@@ -65,7 +71,7 @@ mkdir -p "$out"
 QUICK=${BENCH_QUICK:-0}
 [ "$QUICK" = 0 ] && QUICK=""
 REPS=${BENCH_REPS:-$([ -n "$QUICK" ] && echo 1 || echo 3)}
-SCENARIOS=${BENCH_SCENARIOS:-S1 S2 S3 S4}
+SCENARIOS=${BENCH_SCENARIOS:-S1 S2 S3 S4 S1-tls S2-tls S3-tls}
 THREADS=${BENCH_THREADS:-1}
 S3_CONNS=${BENCH_S3_CONNS:-$([ -n "$QUICK" ] && echo 2000 || echo 10000)}
 if [ -n "$QUICK" ]; then
@@ -134,11 +140,14 @@ sample_syscalls() {
 
 port=$(bench_free_port "${BENCH_PORT:-18480}")
 : > "$out/syscalls.jsonl"
-if has S1 || has S2 || has S4; then
+if has S1 || has S2 || has S4 || has S1-tls || has S2-tls; then
   dir=$out/fanout
-  bench_wsbridge_start "$dir" "$port" 1 200 "$WSBRIDGE_FANOUT_CONF"
+  tls_port=""
+  if has S1-tls || has S2-tls; then tls_port=$(bench_free_port $((port + 1))); fi
+  bench_wsbridge_start "$dir" "$port" 1 200 "$WSBRIDGE_FANOUT_CONF" "$tls_port"
   pidfile=$dir/httpd.pid
   chat=ws://127.0.0.1:$port/ws/chat
+  wss_chat=wss://127.0.0.1:$tls_port/ws/chat
   echo_url=ws://127.0.0.1:$port/ws/echo
   common=(--threads "$THREADS" --pid-file "$pidfile")
   if has S1; then
@@ -163,6 +172,16 @@ if has S1 || has S2 || has S4; then
       else echo "  BENCH_PERF=1: perf is not installed (apt-get install linux-perf)"; fi
     fi
   fi
+  for sc in S1 S2; do
+    has "$sc-tls" || continue
+    if [ "$sc" = S1 ]; then load=(--senders 10 --rate 1000); what="10 senders, 1,000 msg/s total"
+    else load=(--senders 100 --window 1); what="100 senders, window 1"; fi
+    echo "$sc-tls over wss://: 100 clients, $what, 64 B, ${DUR}s"
+    for r in $(seq 1 "$REPS"); do
+      bench_run wsbridge "$sc-tls" "$r" -- broadcast --url "$wss_chat" --clients 100 "${load[@]}" \
+        --size 64 --duration "$DUR" --warmup "$WARM" "${common[@]}" || true
+    done
+  done
   if has S4; then
     echo "S4 echo: 1 and 100 connections, 64 B and 64 KiB, ${DUR4}s"
     for size in 64 65536; do
@@ -176,10 +195,10 @@ if has S1 || has S2 || has S4; then
     done
   fi
   bench_stop "wsbridge:$dir"
-  port=$(bench_free_port $((port + 1)))
+  port=$(bench_free_port $(( ${tls_port:-$port} + 1)))
 fi
 
-if has S3; then
+if has S3 || has S3-tls; then
   children=$(bench_capacity_children "$S3_CONNS")
   per_child=$(bench_capacity_threads "$S3_CONNS")
   need_threads=$(( children * per_child + 2000 ))
@@ -194,17 +213,22 @@ if has S3; then
   fi
   echo "S3 capacity: $S3_CONNS connections held ${HOLD3}s: echo, then chat (every connection joins one room);" \
        "$children children x $per_child threads, WSBridgeReserveWorkers $S3_RESERVE, ThreadStackSize $((S3_STACK / 1024))K"
+  s3_runs=(); has S3 && s3_runs+=(""); has S3-tls && s3_runs+=(-tls)
   for r in $(seq 1 "$REPS"); do
-    for app in echo chat; do
-      dir=$out/capacity
-      bench_wsbridge_capacity_start "$dir" "$port" "$S3_CONNS"
-      sleep 3  # every child has started its threads: the baseline RSS is idle
-      extra=(); [ "$app" = chat ] && extra=(--proto chat --join --room bench)
-      bench_run wsbridge "S3-$app" "$r" -- connect --url "ws://127.0.0.1:$port/ws/$app" --clients "$S3_CONNS" \
-        --hold "$HOLD3" --concurrency 200 --threads "$THREADS" --pid-file "$dir/httpd.pid" "${extra[@]}" || true
-      grep -E '\[(error|crit|alert|emerg)\]|AH00484' "$dir/logs/error.log" | tail -3 | sed 's/^/    apache: /' || true
-      bench_stop "wsbridge:$dir"
-      port=$(bench_free_port $((port + 1)))
+    for tls in "${s3_runs[@]}"; do
+      for app in echo chat; do
+        dir=$out/capacity
+        tls_port=""; [ -n "$tls" ] && tls_port=$(bench_free_port $((port + 1)))
+        bench_wsbridge_capacity_start "$dir" "$port" "$S3_CONNS" "$tls_port"
+        sleep 3  # every child has started its threads: the baseline RSS is idle
+        extra=(); [ "$app" = chat ] && extra=(--proto chat --join --room bench)
+        url=ws://127.0.0.1:$port/ws/$app; [ -n "$tls" ] && url=wss://127.0.0.1:$tls_port/ws/$app
+        bench_run wsbridge "S3-$app$tls" "$r" -- connect --url "$url" --clients "$S3_CONNS" \
+          --hold "$HOLD3" --concurrency 200 --threads "$THREADS" --pid-file "$dir/httpd.pid" "${extra[@]}" || true
+        grep -E '\[(error|crit|alert|emerg)\]|AH00484' "$dir/logs/error.log" | tail -3 | sed 's/^/    apache: /' || true
+        bench_stop "wsbridge:$dir"
+        port=$(bench_free_port $(( ${tls_port:-$port} + 1)))
+      done
     done
   done
 fi

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <memory>
 
 #include "apache/config.h"
 
@@ -19,6 +21,9 @@ namespace wsb {
 
 namespace {
 constexpr size_t kFirstRead = 2048;
+// The largest payload of one TLS record (RFC 8446 §5.1; RFC 5246 §6.2.1):
+// one SSL_write of this many bytes is one record.
+constexpr size_t kTlsRecord = 16384;
 }  // namespace
 
 FilterTransport::FilterTransport(conn_rec* c, int poll_fd)
@@ -42,6 +47,11 @@ FilterTransport::FilterTransport(conn_rec* c, int poll_fd)
   ap_filter_t* in = c->input_filters;
   if (in && in->frec->name && strcasecmp(in->frec->name, "log_input_output") == 0) in = in->next;
   direct_read_ok_ = in && !in->next && in->frec == ap_core_input_filter_handle && socket_polled;
+  // mod_ssl's output filter ("SSL/TLS Filter"; filter names are kept in
+  // lower case): one record per bucket, so batches are coalesced.
+  for (ap_filter_t* o = c->output_filters; o; o = o->next) {
+    if (o->frec && o->frec->name && strcasecmp(o->frec->name, "ssl/tls filter") == 0) coalesce_ = true;
+  }
 }
 
 FilterTransport::~FilterTransport() {
@@ -147,6 +157,7 @@ Transport::ReadStatus FilterTransport::read_socket(std::string& buf, size_t max)
 }
 
 bool FilterTransport::write(const std::vector<FramePtr>& frames) {
+  if (coalesce_) return write_coalesced(frames);
   // Transient buckets reference the shared frames without copying; the
   // frames stay alive until this call returns, and the FLUSH makes the core
   // output filter write (or copy, if it has to set aside) before it returns.
@@ -154,7 +165,11 @@ bool FilterTransport::write(const std::vector<FramePtr>& frames) {
     APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_transient_create(f->data(), f->size(),
                                                                c_->bucket_alloc));
   }
-  APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_flush_create(c_->bucket_alloc));
+  return pass(true);
+}
+
+bool FilterTransport::pass(bool flush) {
+  if (flush) APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_flush_create(c_->bucket_alloc));
   apr_status_t rv = ap_pass_brigade(c_->output_filters, out_);
   apr_brigade_cleanup(out_);
   if (rv != APR_SUCCESS || c_->aborted) {
@@ -162,6 +177,48 @@ bool FilterTransport::write(const std::vector<FramePtr>& frames) {
     return false;
   }
   return true;
+}
+
+// The batch as a byte stream cut into full records (see the header): bytes
+// that share a record with another frame's are copied into one record's
+// buffer; whole records of a large frame, and a last piece that starts a
+// record of its own, go down in place. Each full buffer is passed before
+// the buffer is reused: mod_ssl encrypts a bucket before it returns (any
+// filter that kept a transient bucket would have to copy it first).
+bool FilterTransport::write_coalesced(const std::vector<FramePtr>& frames) {
+  size_t left = 0;  // bytes of the batch not yet put in the brigade
+  for (const auto& f : frames) left += f->size();
+  std::unique_ptr<char[]> buf;  // only when two frames share a record
+  size_t used = 0;
+  auto add = [this](const char* p, size_t n) {
+    APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_transient_create(p, n, c_->bucket_alloc));
+  };
+  for (const auto& f : frames) {
+    const char* p = f->data();
+    size_t n = f->size();
+    while (n > 0) {
+      if (used == 0 && (n >= kTlsRecord || n == left)) {
+        // Whole records of this frame, or the batch's last bytes alone.
+        const size_t k = n == left ? n : n - n % kTlsRecord;
+        add(p, k);
+        p += k, n -= k, left -= k;
+        continue;
+      }
+      // The buffer is sized when first needed, to what is left: no more
+      // than that is ever copied into it.
+      if (!buf) buf.reset(new char[std::min(left, kTlsRecord)]);
+      const size_t k = std::min(n, kTlsRecord - used);
+      std::memcpy(buf.get() + used, p, k);
+      used += k, p += k, n -= k, left -= k;
+      if (used == kTlsRecord) {
+        add(buf.get(), used);
+        used = 0;
+        if (!pass(false)) return false;
+      }
+    }
+  }
+  if (used) add(buf.get(), used);
+  return pass(true);
 }
 
 }  // namespace wsb

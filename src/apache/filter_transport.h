@@ -8,6 +8,17 @@
 // from the connection's allocator per read (which would stay in its free
 // list while the connection idles), and a large message arrives in one
 // call instead of 8,000-byte pieces. The mirror of the hub's direct writes.
+//
+// Coalesced writes (wss://): mod_ssl turns every data bucket it is passed
+// into at least one TLS record (one SSL_write per bucket), and after the
+// upgrade its coalescing filter is gone from the chain. A batch of N small
+// frames as N buckets would cost N records: N x 22 bytes of record overhead
+// (TLS 1.3, AES-GCM), N encryptions and N trips down to the core filter. On
+// a connection behind mod_ssl a batch is therefore handed over in pieces of
+// exactly one full record (16 KiB) each, small frames copied together into
+// one buffer, whole records of a large frame passed in place: ceil(bytes /
+// 16 KiB) records per batch, the fewest TLS allows. Plain connections keep
+// one zero-copy bucket per shared frame.
 #pragma once
 #include <httpd.h>
 #include <util_filter.h>
@@ -38,6 +49,8 @@ class FilterTransport : public Transport {
  private:
   ReadStatus read_socket(std::string& buf, size_t max);
   ReadStatus take_core_input(std::string& buf, size_t max);
+  bool write_coalesced(const std::vector<FramePtr>& frames);
+  bool pass(bool flush);
 
   conn_rec* c_;
   int fd_;
@@ -45,6 +58,7 @@ class FilterTransport : public Transport {
   bool direct_read_ok_ = false;  // the input chain is the core filter alone
   bool core_drained_ = false;    // ... and it has answered "nothing buffered"
   bool own_input_ = false;
+  bool coalesce_ = false;        // mod_ssl is in the output chain
   apr_bucket_brigade* in_;
   apr_bucket_brigade* out_;
 };

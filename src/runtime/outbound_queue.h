@@ -65,6 +65,13 @@ class OutboundQueue {
   // BEFORE drain(): in the other order a push between the two could leave
   // a frame queued with its wake-up already consumed.
   void clear_wake() { efd_.drain(); }
+  // Consumer thread, right after poll() returned: it will look at the
+  // queue before it sleeps again, so producers need not signal meanwhile.
+  void mark_awake();
+  // Consumer thread, before a poll() that may block: false when frames were
+  // queued since it last looked (poll without blocking, then drain them);
+  // true when the queue is empty, and producers signal again from now on.
+  bool try_sleep();
 
   // --- direct writes (see the top of this file) ---
   // Session thread: producers may write queued frames to fd (a connected,
@@ -104,6 +111,7 @@ class OutboundQueue {
   bool closed_ = false;
   bool close_requested_ = false;   // request_close(): no more pushes
   bool close_taken_ = true;        // the consumer has not yet taken the request
+  bool awake_ = false;             // the consumer will drain before it sleeps
   uint16_t close_code_ = 0;
   std::string close_reason_;
   EventFd efd_;

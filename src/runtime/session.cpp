@@ -294,6 +294,9 @@ uint16_t Session::run() {
     int timeout = next_timeout_ms(monotonic_ms());
     if (more_input_ || transport_.has_pending_input()) timeout = 0;
     more_input_ = false;
+    // Frames queued since the flush above were pushed without a signal
+    // (this thread was awake): look again instead of sleeping.
+    if (timeout != 0 && !queue_->try_sleep()) timeout = 0;
     // Buffers kept from the last burst go back once the connection has been
     // quiet for idle_release_ms_: a waiting connection holds no read buffer,
     // and a busy one does not allocate and free them per message (glibc
@@ -302,6 +305,7 @@ uint16_t Session::run() {
         holds_buffers() && (timeout < 0 || timeout > idle_release_ms_);
     if (release_when_quiet) timeout = idle_release_ms_;
     int rc = ::poll(fds, 2, timeout);
+    queue_->mark_awake();
     if (rc == 0 && release_when_quiet) release_idle_buffers();
     if (rc < 0) {
       if (errno == EINTR) {  // prefork's stop signal lands here

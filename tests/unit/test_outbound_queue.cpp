@@ -139,6 +139,30 @@ TEST(OutboundQueue, BurstIntoUndrainedQueueSignalsOnce) {
   UNSIGNED_LONGS_EQUAL(1, take_signals(q));
 }
 
+// A consumer that is awake gets no signal: it drains before it sleeps, and
+// try_sleep() refuses while anything is queued, so nothing is slept on.
+TEST(OutboundQueue, AwakeConsumerIsNotSignalledAndCannotSleepOnFrames) {
+  OutboundQueue q(1 << 20);
+  q.mark_awake();
+  CHECK(q.push(make_frame("a")) == Push::Ok);
+  CHECK_FALSE(readable(q, 0));   // no signal while awake
+  CHECK_FALSE(q.try_sleep());    // but it may not sleep on the frame
+  std::vector<FramePtr> out;
+  UNSIGNED_LONGS_EQUAL(1, q.drain(out));
+  CHECK(q.try_sleep());          // empty: asleep from here on
+  CHECK(q.push(make_frame("b")) == Push::Ok);
+  UNSIGNED_LONGS_EQUAL(1, take_signals(q));  // asleep: woken once
+  CHECK(q.push(make_frame("c")) == Push::Ok);
+  UNSIGNED_LONGS_EQUAL(0, take_signals(q));
+  q.mark_awake();
+  out.clear();
+  UNSIGNED_LONGS_EQUAL(2, q.drain(out));
+  // Close requests and overflows wake an awake consumer too (they are not
+  // frames it would find by draining).
+  CHECK(q.request_close(1001, "bye"));
+  CHECK(readable(q, 0));
+}
+
 TEST(OutboundQueue, DrainAppendsInPushOrderAndCountsBytes) {
   OutboundQueue q(1 << 20);
   std::vector<FramePtr> out{make_frame("old")};
