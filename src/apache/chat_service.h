@@ -16,6 +16,7 @@
 #include "runtime/bus.h"
 #include "runtime/hub_thread.h"
 #include "runtime/redis_bus.h"
+#include "pusher/webhook_dispatcher.h"
 
 namespace wsb {
 
@@ -33,6 +34,8 @@ class ChatService : public BusConsumer {
   // may come before any chat connection); nullptr if there is none.
   Bus* ensure_bus();
   void stop();  // child exit
+  // This child's Pusher webhook counters (zero without webhooks).
+  WebhookStats webhook_stats() const { return webhooks_ ? webhooks_->stats() : WebhookStats(); }
 
   Bus* bus() { return active_bus_.load(std::memory_order_acquire); }
   // The Redis bus of this child (for its status), nullptr with shm.
@@ -72,6 +75,7 @@ class ChatService : public BusConsumer {
   std::atomic<uint64_t> conn_counter_{0};
   PendingPublishes pending_;
   uint32_t server_tag_ = 0;
+  std::unique_ptr<WebhookDispatcher> webhooks_;  // WSBridgePusherWebhook; made before the hub starts
 };
 
 int publish_handler(request_rec* r);

@@ -136,7 +136,11 @@ bool read_fields(const rapidjson::Value& obj, ChatRecord* r) {
     case RecordType::Direct:
       return need_string(obj, "conn", &r->conn) && need_string(obj, "from", &r->from) &&
              need_string(obj, "to", &r->to) && need_string(obj, "text", &r->text);
-    case RecordType::Gone:
+    case RecordType::Gone: {
+      int64_t by = 0;
+      if (get_int64(obj, "by", &by) == FieldStatus::Ok) r->by = static_cast<long>(by);
+      return read_pid(obj, r);
+    }
     case RecordType::Sync:
       return read_pid(obj, r);
     case RecordType::Present:
@@ -185,6 +189,10 @@ std::string encode_record(const ChatRecord& r) {
       (r.type != RecordType::Msg || !r.conn.empty())) {
     w.Key("pid");
     w.Int64(r.pid);
+  }
+  if (r.type == RecordType::Gone && r.by != 0) {
+    w.Key("by");
+    w.Int64(r.by);
   }
   w.Key("ts");
   w.Int64(r.ts);

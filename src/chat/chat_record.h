@@ -13,7 +13,9 @@
 //           "from" is then only the publisher's view of its effective name,
 //           used by an engine that missed the join (see ChatEngine).
 //   direct  {"t":"direct","conn","from","to","text","ts"}  from/to are base names
-//   gone    {"t":"gone","pid","ts"}  every member owned by process pid left
+//   gone    {"t":"gone","pid","by"?,"ts"}  every member owned by process pid left;
+//           by = the process that noticed and published it (it alone sends
+//           the Pusher webhooks those leaves cause)
 //   sync    {"t":"sync","pid","ts"}  a process that may have missed joins
 //           (it started after the log dropped its oldest records, or fell
 //           behind) asks every process to say who its members are
@@ -64,6 +66,7 @@ struct ChatRecord {
   std::string to;
   std::string text;
   long pid = 0;
+  long by = 0;                           // gone: the reporting process (0 = unknown)
   int64_t ts = 0;
   bool has_since = false;
   uint64_t since = 0;

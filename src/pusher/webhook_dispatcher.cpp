@@ -1,0 +1,116 @@
+#include "pusher/webhook_dispatcher.h"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+
+#include "pusher/pusher_auth.h"
+#include "pusher/webhook_http.h"
+#include "runtime/clock.h"
+
+namespace wsb {
+
+WebhookDispatcher::WebhookDispatcher(std::vector<WebhookTarget> targets, WebhookPolicy policy, int timeout_ms,
+                                     Log log)
+    : timeout_ms_(timeout_ms), log_(std::move(log)) {
+  for (WebhookTarget& t : targets) {
+    auto slot = std::make_unique<Slot>();
+    slot->target = std::move(t);
+    slot->queue = WebhookQueue(policy);
+    slots_.push_back(std::move(slot));
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+WebhookDispatcher::~WebhookDispatcher() { stop(); }
+
+void WebhookDispatcher::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_ && !thread_.joinable()) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  size_t left = 0;
+  for (const auto& s : slots_) left += s->queue.queued();
+  if (left > 0 && log_) log_(true, "Pusher webhooks: " + std::to_string(left) + " event(s) not sent (the process is stopping)");
+}
+
+void WebhookDispatcher::add(const std::vector<PusherHook>& hooks) {
+  if (hooks.empty()) return;
+  const int64_t now = monotonic_ms();
+  size_t dropped = 0;
+  std::string first_drop;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const PusherHook& h : hooks) {
+      const unsigned bit = webhook_event_bit(h.kind);
+      std::string encoded;
+      for (auto& s : slots_) {
+        if (s->target.ns != h.ns || !(s->target.events & bit)) continue;
+        if (encoded.empty()) encoded = encode_webhook_event(h);
+        if (!s->queue.add(encoded, now)) {
+          if (dropped++ == 0) first_drop = s->target.url;
+        }
+      }
+    }
+  }
+  cv_.notify_all();
+  if (dropped > 0 && log_)
+    log_(true, "Pusher webhook " + first_drop + ": queue full, " + std::to_string(dropped) +
+                   " event(s) dropped (the receiver is down or too slow)");
+}
+
+WebhookStats WebhookDispatcher::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  WebhookStats st;
+  for (const auto& s : slots_) {
+    st.sent_batches += s->queue.sent_batches();
+    st.sent_events += s->queue.sent_events();
+    st.failed_attempts += s->queue.failed_attempts();
+    st.dropped_events += s->queue.dropped_events();
+  }
+  return st;
+}
+
+void WebhookDispatcher::run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    const int64_t now = monotonic_ms();
+    Slot* due = nullptr;
+    int64_t next = INT64_MAX;
+    for (auto& s : slots_) {
+      int64_t d = s->queue.next_due();
+      if (d <= now && !due) due = s.get();
+      next = std::min(next, d);
+    }
+    if (!due) {
+      if (next == INT64_MAX) cv_.wait(lock);
+      else cv_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(next - now, 60000)));
+      continue;
+    }
+    std::optional<WebhookBatch> batch = due->queue.take(now, wall_clock_ms());
+    if (!batch) continue;
+    const WebhookTarget& t = due->target;
+    lock.unlock();  // add() never waits for the network
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"X-Pusher-Key", t.app_key}, {"X-Pusher-Signature", webhook_signature(t.secret, batch->body)}};
+    HttpPostResult res = http_post(t.host, t.port, t.host_header, t.path, headers, batch->body, timeout_ms_);
+    const bool ok = res.status >= 200 && res.status < 300;
+    lock.lock();
+    WebhookQueue::Outcome o = due->queue.done(ok, monotonic_ms());
+    if (ok || !log_) continue;
+    std::string why = res.status ? "answered " + std::to_string(res.status) : res.error;
+    lock.unlock();
+    if (o == WebhookQueue::Outcome::Retry)
+      log_(false, "Pusher webhook " + t.url + ": " + why + " (attempt " + std::to_string(batch->attempt) +
+                      "); sending again later");
+    else
+      log_(true, "Pusher webhook " + t.url + ": " + why + " (attempt " + std::to_string(batch->attempt) +
+                     "); " + std::to_string(batch->events) + " event(s) dropped");
+    lock.lock();
+  }
+}
+
+}  // namespace wsb
