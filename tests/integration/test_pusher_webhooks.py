@@ -93,7 +93,7 @@ WSBridgePusherWebhook {APP_ID} http://127.0.0.1:{Env.receiver.port}/hooks?app=1
 WSBridgePusherApp {PHP_ID} {PHP_KEY} {PHP_SECRET}
 WSBridgePusherWebhook {PHP_ID} /tp/pusher_webhook.php channel_occupied client_event
 """
-    Env.apache = Apache(extra_conf=conf, children=2, threads=25,
+    Env.apache = Apache(extra_conf=conf, children=2, threads=32,
                         env={"PHP": "1", "WSB_WEBHOOK_LOG": Env.php_log, "WSB_WEBHOOK_KEY": PHP_KEY,
                              "WSB_WEBHOOK_SECRET": PHP_SECRET}).start()
 
@@ -149,22 +149,30 @@ def process_of(client):
     return client.socket_id.split(".")[0]
 
 
-def clients_in_two_children(n=2, tries=40, key=APP_KEY):
-    """Connections until n of them live in two different children."""
-    opened, by_child = [], {}
+def clients_in_two_children(n=2, tries=60, key=APP_KEY):
+    """n connections in each of two different children (the MPM picks the
+    child; a connection to a child that has its n already is closed)."""
+    by_child = {}
     for _ in range(tries):
         c = Client(key)
-        opened.append(c)
-        by_child.setdefault(process_of(c), []).append(c)
-        if len(by_child) >= 2 and all(len(v) >= n for v in list(by_child.values())[:2]):
-            break
-    groups = list(by_child.values())
-    assert len(groups) >= 2, "every connection landed in one child"
-    keep = groups[0][:n] + groups[1][:n]
-    for c in opened:
-        if c not in keep:
+        group = by_child.setdefault(process_of(c), [])
+        if len(group) >= n:
             c.close()
-    return groups[0][:n], groups[1][:n]
+            time.sleep(0.05)
+            continue
+        group.append(c)
+        full = [g for g in by_child.values() if len(g) >= n]
+        if len(full) >= 2:
+            keep = full[0] + full[1]
+            for g in by_child.values():
+                for x in g:
+                    if x not in keep:
+                        x.close()
+            return full[0], full[1]
+    for g in by_child.values():
+        for x in g:
+            x.close()
+    raise AssertionError("the connections did not spread over two children")
 
 
 def wait_for(pred, timeout=15.0, what="webhook"):
