@@ -169,8 +169,16 @@ bool ChatService::ensure_started(server_rec* s) {
 }
 
 void ChatService::stop() {
+  if (webhooks_ && engine_ && bus()) {
+    // The leaves this child's last sessions published are applied here
+    // before the hub stops: this child owns those sockets, so it alone
+    // reports their member_removed/channel_vacated (bounded wait).
+    const uint64_t target = bus()->last_seq();
+    const int64_t end = monotonic_ms() + 2000;
+    while (engine_->last_seq() < target && monotonic_ms() < end) usleep(10000);
+  }
   if (hub_) hub_->stop();
-  if (webhooks_) webhooks_->stop();
+  if (webhooks_) webhooks_->stop();  // what waits gets one last try (at most 2 s)
 }
 
 std::string ChatService::next_conn_id() {

@@ -24,17 +24,19 @@ WebhookDispatcher::WebhookDispatcher(std::vector<WebhookTarget> targets, Webhook
 
 WebhookDispatcher::~WebhookDispatcher() { stop(); }
 
-void WebhookDispatcher::stop() {
+void WebhookDispatcher::stop(int flush_ms) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stop_ && !thread_.joinable()) return;
+    if (stop_) return;
     stop_ = true;
+    flush_ms_ = flush_ms;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   size_t left = 0;
   for (const auto& s : slots_) left += s->queue.queued();
-  if (left > 0 && log_) log_(true, "Pusher webhooks: " + std::to_string(left) + " event(s) not sent (the process is stopping)");
+  if (left > 0 && log_)
+    log_(true, "Pusher webhooks: " + std::to_string(left) + " event(s) not sent (the process is stopping)");
 }
 
 void WebhookDispatcher::add(const std::vector<PusherHook>& hooks) {
@@ -74,6 +76,43 @@ WebhookStats WebhookDispatcher::stats() const {
   return st;
 }
 
+void WebhookDispatcher::send(std::unique_lock<std::mutex>& lock, Slot& slot, int64_t deadline_ms) {
+  std::optional<WebhookBatch> batch = slot.queue.take(deadline_ms == 0 ? monotonic_ms() : INT64_MAX - 1, wall_clock_ms());
+  if (!batch) return;
+  const WebhookTarget& t = slot.target;  // never changes after construction
+  int timeout = timeout_ms_;
+  if (deadline_ms) timeout = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(timeout, deadline_ms - monotonic_ms())));
+  lock.unlock();  // add() never waits for the network
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"X-Pusher-Key", t.app_key}, {"X-Pusher-Signature", webhook_signature(t.secret, batch->body)}};
+  HttpPostResult res = http_post(t.host, t.port, t.host_header, t.path, headers, batch->body, timeout);
+  const bool ok = res.status >= 200 && res.status < 300;
+  lock.lock();
+  WebhookQueue::Outcome o = slot.queue.done(ok, monotonic_ms());
+  if (ok || !log_) return;
+  std::string why = res.status ? "answered " + std::to_string(res.status) : res.error;
+  lock.unlock();
+  if (o == WebhookQueue::Outcome::Retry)
+    log_(false, "Pusher webhook " + t.url + ": " + why + " (attempt " + std::to_string(batch->attempt) +
+                    "); sending again later");
+  else
+    log_(true, "Pusher webhook " + t.url + ": " + why + " (attempt " + std::to_string(batch->attempt) + "); " +
+                   std::to_string(batch->events) + " event(s) dropped");
+  lock.lock();
+}
+
+// Stopping: each target's waiting events, batch by batch, until one fails
+// or the time is up.
+void WebhookDispatcher::flush(std::unique_lock<std::mutex>& lock, int64_t end_ms) {
+  for (auto& s : slots_) {
+    while (monotonic_ms() < end_ms && s->queue.next_due() != INT64_MAX) {
+      const uint64_t failed = s->queue.failed_attempts();
+      send(lock, *s, end_ms);
+      if (s->queue.failed_attempts() != failed) break;
+    }
+  }
+}
+
 void WebhookDispatcher::run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
@@ -90,27 +129,9 @@ void WebhookDispatcher::run() {
       else cv_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(next - now, 60000)));
       continue;
     }
-    std::optional<WebhookBatch> batch = due->queue.take(now, wall_clock_ms());
-    if (!batch) continue;
-    const WebhookTarget& t = due->target;
-    lock.unlock();  // add() never waits for the network
-    std::vector<std::pair<std::string, std::string>> headers = {
-        {"X-Pusher-Key", t.app_key}, {"X-Pusher-Signature", webhook_signature(t.secret, batch->body)}};
-    HttpPostResult res = http_post(t.host, t.port, t.host_header, t.path, headers, batch->body, timeout_ms_);
-    const bool ok = res.status >= 200 && res.status < 300;
-    lock.lock();
-    WebhookQueue::Outcome o = due->queue.done(ok, monotonic_ms());
-    if (ok || !log_) continue;
-    std::string why = res.status ? "answered " + std::to_string(res.status) : res.error;
-    lock.unlock();
-    if (o == WebhookQueue::Outcome::Retry)
-      log_(false, "Pusher webhook " + t.url + ": " + why + " (attempt " + std::to_string(batch->attempt) +
-                      "); sending again later");
-    else
-      log_(true, "Pusher webhook " + t.url + ": " + why + " (attempt " + std::to_string(batch->attempt) +
-                     "); " + std::to_string(batch->events) + " event(s) dropped");
-    lock.lock();
+    send(lock, *due, 0);
   }
+  if (flush_ms_ > 0) flush(lock, monotonic_ms() + flush_ms_);
 }
 
 }  // namespace wsb

@@ -38,12 +38,15 @@ class WebhookDispatcher {
  public:
   using Log = std::function<void(bool error, const std::string& line)>;
   WebhookDispatcher(std::vector<WebhookTarget> targets, WebhookPolicy policy, int timeout_ms, Log log);
-  ~WebhookDispatcher();  // stops the thread; what is still queued is dropped (logged)
+  // Stops the thread (stop()).
+  ~WebhookDispatcher();
 
   // Hub thread: every hook of this process; those no target wants are ignored.
   void add(const std::vector<PusherHook>& hooks);
   WebhookStats stats() const;
-  void stop();
+  // Stops the thread. What still waits (and a batch waiting for its retry)
+  // gets one last try each within flush_ms; the rest is dropped and logged.
+  void stop(int flush_ms = 2000);
 
  private:
   void run();
@@ -52,12 +55,17 @@ class WebhookDispatcher {
     WebhookTarget target;
     WebhookQueue queue;
   };
+  void flush(std::unique_lock<std::mutex>& lock, int64_t end_ms);
+  // One POST of slot's due batch (deadline_ms 0: the normal timeout; else
+  // whatever waits, within that time). The lock is held on entry and exit.
+  void send(std::unique_lock<std::mutex>& lock, Slot& slot, int64_t deadline_ms);
   std::vector<std::unique_ptr<Slot>> slots_;
   int timeout_ms_;
   Log log_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  int flush_ms_ = 0;
   std::thread thread_;
 };
 

@@ -354,6 +354,27 @@ def test_local_path_reaches_php_with_only_the_chosen_events():
         b.close()
 
 
+def test_a_graceful_restart_reports_the_vacated_channels_of_its_children():
+    quiet()
+    ch = f"restart-{time.time_ns()}"
+    c = Client()
+    c.subscribe(ch)
+    wait_for(lambda: for_channel(ch))
+    old = set(Env.apache.child_pids())
+    Env.apache.graceful()  # the children close their WebSockets (1001) and exit
+    try:
+        c.ws.expect_close(timeout=15)
+    except Exception:
+        pass
+    wait_for(lambda: len(for_channel(ch)) >= 2, timeout=20, what="channel_vacated after the restart")
+    time.sleep(1.0)
+    assert for_channel(ch) == [{"name": "channel_occupied", "channel": ch},
+                               {"name": "channel_vacated", "channel": ch}], for_channel(ch)
+    deadline = time.time() + 15
+    while time.time() < deadline and old & set(Env.apache.child_pids()):
+        time.sleep(0.1)
+
+
 def test_no_child_crashed():
     no_child_crash(Env.apache)
 
