@@ -107,8 +107,8 @@ def teardown_module():
 
 # A minimal Pusher client on the raw WebSocket client.
 class Client:
-    def __init__(self, key=APP_KEY):
-        self.ws = WS(Env.apache.port, path=f"/app/{key}?protocol=7&client=test&version=1")
+    def __init__(self, key=APP_KEY, port=None):
+        self.ws = WS(port or Env.apache.port, path=f"/app/{key}?protocol=7&client=test&version=1")
         msg = self.next("pusher:connection_established")
         self.socket_id = json.loads(msg["data"])["socket_id"]
 
