@@ -96,7 +96,8 @@ bool read_publish(const rapidjson::Value& obj, ChatRecord* r) {
   if (k == kKinds) return false;
   r->kind = static_cast<PublishKind>(k);
   if (r->kind == PublishKind::Event &&
-      (!need_string(obj, "name", &r->name) || !opt_string(obj, "conn", &r->conn) || !opt_string(obj, "user", &r->user)))
+      (!need_string(obj, "name", &r->name) || !opt_string(obj, "conn", &r->conn) || !opt_string(obj, "user", &r->user) ||
+       !opt_string(obj, "from", &r->from)))
     return false;
   if (raw_data(r->kind)) {
     r->data = std::move(data);  // the text, the close reason or the event's JSON data

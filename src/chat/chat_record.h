@@ -25,7 +25,8 @@
 //           d: the text, or base64 of the bytes; close: code and reason.
 //           k "event" (the Pusher protocol): name = event name, d = its data
 //           (JSON text), conn = a socket_id not to deliver to, user = the
-//           sender's user_id (client events on presence channels).
+//           sender's user_id (client events on presence channels), from =
+//           "client" for a client event (conn is then its sender).
 //   psub    {"t":"psub","ns","ch","conn","pid","user"?,"d"?,"ts"}  Pusher socket conn
 //           subscribed to ch (presence: user = user_id, d = user_info JSON)
 //   pleave  {"t":"pleave","ns","conn","ch"?,"pid","ts"}  it left ch, or every channel

@@ -148,9 +148,9 @@ void PusherChannels::leave_socket(const std::string& socket_id, const std::strin
 }
 
 void PusherChannels::apply_event(const ChatRecord& r, long local_pid) {
-  // A client event names its sender (conn); the HTTP API's events name a
-  // socket to skip only with a name that is not client-*.
-  if (!r.conn.empty() && r.name.rfind("client-", 0) == 0 && hooks_.size() < kMaxHooks) {
+  // A client event (from "client") names its sender in conn; an HTTP API
+  // event's conn is only a socket to skip.
+  if (r.from == "client" && !r.conn.empty() && hooks_.size() < kMaxHooks) {
     auto s = sockets_.find(r.conn);
     if (s != sockets_.end() && s->second.pid == local_pid) {
       PusherHook h;

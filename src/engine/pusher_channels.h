@@ -81,8 +81,8 @@ class PusherChannels {
   // this process's owner key, so hooks are reported by one process only.
   void apply_subscribe(const ChatRecord& r, long local_pid);
   void apply_leave(const ChatRecord& r, long local_pid);
-  // local_pid: a client event (client-*, from a socket this process owns)
-  // is reported as a ClientEvent hook.
+  // local_pid: a client event (r.from "client") sent by a socket this
+  // process owns is reported as a ClientEvent hook.
   void apply_event(const ChatRecord& r, long local_pid = -1);
   void apply_terminate(const ChatRecord& r);
   // reporter: the gone record's "by" (reports the leaves it causes).

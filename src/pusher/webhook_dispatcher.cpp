@@ -42,8 +42,7 @@ void WebhookDispatcher::stop(int flush_ms) {
 void WebhookDispatcher::add(const std::vector<PusherHook>& hooks) {
   if (hooks.empty()) return;
   const int64_t now = monotonic_ms();
-  size_t dropped = 0;
-  std::string first_drop;
+  std::string line;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const PusherHook& h : hooks) {
@@ -52,16 +51,18 @@ void WebhookDispatcher::add(const std::vector<PusherHook>& hooks) {
       for (auto& s : slots_) {
         if (s->target.ns != h.ns || !(s->target.events & bit)) continue;
         if (encoded.empty()) encoded = encode_webhook_event(h);
-        if (!s->queue.add(encoded, now)) {
-          if (dropped++ == 0) first_drop = s->target.url;
-        }
+        if (!s->queue.add(encoded, now)) ++drops_unlogged_;
       }
+    }
+    if (drops_unlogged_ > 0 && (drop_logged_ms_ == 0 || now - drop_logged_ms_ >= kDropLogMs)) {
+      line = "Pusher webhooks: queue full (a receiver is down or too slow), " + std::to_string(drops_unlogged_) +
+             " event(s) dropped";
+      drops_unlogged_ = 0;
+      drop_logged_ms_ = now;
     }
   }
   cv_.notify_all();
-  if (dropped > 0 && log_)
-    log_(true, "Pusher webhook " + first_drop + ": queue full, " + std::to_string(dropped) +
-                   " event(s) dropped (the receiver is down or too slow)");
+  if (!line.empty() && log_) log_(true, line);
 }
 
 WebhookStats WebhookDispatcher::stats() const {

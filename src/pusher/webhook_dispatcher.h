@@ -65,6 +65,10 @@ class WebhookDispatcher {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  // Queue-full drops are logged at most every kDropLogMs, with their count.
+  static constexpr int64_t kDropLogMs = 10000;
+  int64_t drop_logged_ms_ = 0;
+  uint64_t drops_unlogged_ = 0;
   int flush_ms_ = 0;
   std::thread thread_;
 };

@@ -1,5 +1,6 @@
 #include "pusher/webhook_http.h"
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>

@@ -237,8 +237,10 @@ std::string rec_leave(const std::string& sock, const std::string& ch = "") {
   r.ts = 1;
   return encode_record(r);
 }
-std::string rec_event(const std::string& ch, const std::string& name, const std::string& sock, const std::string& user) {
+std::string rec_event(const std::string& ch, const std::string& name, const std::string& sock, const std::string& user,
+                      bool from_client = true) {
   ChatRecord r;
+  r.from = from_client ? "client" : "";
   r.type = RecordType::Publish;
   r.kind = PublishKind::Event;
   r.ns = "pusher/1";
@@ -329,7 +331,7 @@ TEST(PusherWebhookReporter, ClientEventsAndCacheMissesByTheSendersProcess) {
   TwoProcesses::names(p.here);
   STRCMP_EQUAL("channel_occupied,cache_miss", joined(TwoProcesses::names(p.there)).c_str());
   p.apply(rec_event("presence-c", "client-hi", "1.1", "alice"));
-  p.apply(rec_event("presence-c", "server-event", "1.1", ""));  // the HTTP API's, skipping 1.1: no hook
+  p.apply(rec_event("presence-c", "client-api", "1.1", "", false));  // the HTTP API's, skipping 1.1: no hook
   std::vector<PusherHook> hooks = p.here.take_pusher_hooks();
   CHECK(p.there.take_pusher_hooks().empty());
   UNSIGNED_LONGS_EQUAL(1, hooks.size());
@@ -491,4 +493,30 @@ TEST(PusherWebhookHttp, TheDispatcherSignsBatchesAndRetriesAfterA500) {
   std::lock_guard<std::mutex> l(log_mu);
   UNSIGNED_LONGS_EQUAL(1, logged.size());
   STRCMP_CONTAINS("answered 500 (attempt 1); sending again later", logged[0].c_str());
+}
+
+TEST(PusherWebhookHttp, AFullQueueDropsAndLogsOncePerInterval) {
+  WebhookTarget t;
+  t.ns = "pusher/1";
+  t.url = "nowhere";
+  t.host = "127.0.0.1";
+  t.port = 9;
+  WebhookPolicy policy;
+  policy.batch_window_ms = 60000;  // nothing is sent during the test
+  policy.max_queued = 2;
+  std::vector<std::string> logged;
+  std::mutex log_mu;
+  WebhookDispatcher d({t}, policy, 500, [&](bool, const std::string& line) {
+    std::lock_guard<std::mutex> l(log_mu);
+    logged.push_back(line);
+  });
+  d.add({hook(PusherHook::Occupied, "a"), hook(PusherHook::Occupied, "b"), hook(PusherHook::Occupied, "c"),
+         hook(PusherHook::Occupied, "d")});
+  d.add({hook(PusherHook::Occupied, "e")});  // within the interval: counted, not logged
+  UNSIGNED_LONGS_EQUAL(3, d.stats().dropped_events);
+  d.stop(0);  // no flush: the 2 waiting are dropped, and said so
+  std::lock_guard<std::mutex> l(log_mu);
+  UNSIGNED_LONGS_EQUAL(2, logged.size());
+  STRCMP_CONTAINS("queue full (a receiver is down or too slow), 2 event(s) dropped", logged[0].c_str());
+  STRCMP_CONTAINS("2 event(s) not sent (the process is stopping)", logged[1].c_str());
 }
