@@ -396,3 +396,28 @@ def test_config_errors_are_precise():
                           f"WSBridgePusherWebhook w1 http://[::1]:{free_port()}/h channel_vacated cache_miss")
     ok, out = a.configtest()
     assert ok, out
+
+
+def test_kill_9_of_a_child_is_reported_once_by_the_child_that_notices():
+    # Last in the module: the killed child is in the error log from now on.
+    import signal
+    quiet()
+    (victim,), (survivor,) = clients_in_two_children(1)
+    ch = f"presence-kill-{time.time_ns()}"
+    try:
+        victim.subscribe(ch, "ghost")
+        survivor.subscribe(ch, "alive")
+        wait_for(lambda: len(for_channel(ch)) >= 3)
+        os.kill(int(process_of(victim)) // 10**9, signal.SIGKILL)
+        survivor.next("pusher_internal:member_removed", ch, timeout=20)
+        wait_for(lambda: [e for e in for_channel(ch) if e["name"] == "member_removed"], timeout=20)
+        survivor.unsubscribe(ch)
+        wait_for(lambda: [e for e in for_channel(ch) if e["name"] == "channel_vacated"])
+        time.sleep(1.5)
+        names = sorted((e["name"], e.get("user_id") or "") for e in for_channel(ch))
+        assert names == sorted([("channel_occupied", ""), ("member_added", "ghost"), ("member_added", "alive"),
+                                ("member_removed", "ghost"), ("member_removed", "alive"),
+                                ("channel_vacated", "")]), names
+    finally:
+        victim.close()
+        survivor.close()
