@@ -84,6 +84,7 @@ def test_transitions_once_across_two_servers():
         cb2.close()   # u2 stays on a
         time.sleep(1.0)
         cb1.close()   # u1 gone (server b)
+        wait_for(lambda: any(e["name"] == "member_removed" for e in for_channel(ch)))
         ca2.close()   # u2 gone, the channel empty (server a)
         wait_for(lambda: any(e["name"] == "channel_vacated" for e in for_channel(ch)))
         time.sleep(1.5)  # a duplicate from the other server would have come by now
