@@ -34,8 +34,6 @@ class ChatService : public BusConsumer {
   // may come before any chat connection); nullptr if there is none.
   Bus* ensure_bus();
   void stop();  // child exit
-  // This child's Pusher webhook counters (zero without webhooks).
-  WebhookStats webhook_stats() const { return webhooks_ ? webhooks_->stats() : WebhookStats(); }
 
   Bus* bus() { return active_bus_.load(std::memory_order_acquire); }
   // The Redis bus of this child (for its status), nullptr with shm.
