@@ -2,6 +2,7 @@
 
 #include <http_core.h>
 #include <http_log.h>
+#include <http_main.h>
 #include <http_protocol.h>
 #include <apr_strings.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 
 #include "apache/config.h"
 #include "apache/handler.h"
+#include "apache/pusher_webhooks.h"
 #include "chat/chat_app.h"
 #include "chat/chat_record.h"
 #include "chat/publish_api.h"
@@ -159,6 +161,7 @@ bool ChatService::ensure_started(server_rec* s) {
   // whichever app started the hub (a child that served chat first would
   // otherwise miss the presence members who joined elsewhere).
   engine_->enable_pusher(std::make_unique<PusherFrames>(), owner_key(static_cast<int>(getpid())));
+  webhooks_ = start_pusher_webhooks(ap_server_conf);  // the hub hands it hooks from its first record
   hub_ = std::make_unique<HubThread>(*bus, *this, 0, batch_window(server_config(s)));
   started_.store(true, std::memory_order_release);
   ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "wsbridge: chat hub started in child %d", (int)getpid());
@@ -166,7 +169,16 @@ bool ChatService::ensure_started(server_rec* s) {
 }
 
 void ChatService::stop() {
+  if (webhooks_ && engine_ && bus()) {
+    // The leaves this child's last sessions published are applied here
+    // before the hub stops: this child owns those sockets, so it alone
+    // reports their member_removed/channel_vacated (bounded wait).
+    const uint64_t target = bus()->last_seq();
+    const int64_t end = monotonic_ms() + 2000;
+    while (engine_->last_seq() < target && monotonic_ms() < end) usleep(10000);
+  }
   if (hub_) hub_->stop();
+  if (webhooks_) webhooks_->stop();  // what waits gets one last try (at most 2 s)
 }
 
 std::string ChatService::next_conn_id() {
@@ -178,6 +190,12 @@ std::string ChatService::next_conn_id() {
 void ChatService::apply(uint64_t seq, std::string_view payload) {
   engine_->apply(seq, payload);
   publish_outbox();
+  // Webhooks this process reports (pusher_channels.h); taken even without a
+  // webhook so they never pile up.
+  if (engine_->has_pusher_hooks()) {
+    std::vector<PusherHook> hooks = engine_->take_pusher_hooks();
+    if (webhooks_) webhooks_->add(hooks);
+  }
 }
 
 // Sync requests and present answers (see chat_record.h). Rare: a child
@@ -226,6 +244,7 @@ void ChatService::on_tick() {
     ChatRecord r;
     r.type = RecordType::Gone;
     r.pid = owner_key(pid);
+    r.by = owner_key(static_cast<int>(getpid()));  // sends the webhooks of its leaves
     r.ts = wall_clock_ms();
     std::string payload = encode_record(r);
     uint64_t seq = bus->publish(payload);

@@ -16,6 +16,7 @@
 #include "runtime/bus.h"
 #include "runtime/hub_thread.h"
 #include "runtime/redis_bus.h"
+#include "pusher/webhook_dispatcher.h"
 
 namespace wsb {
 
@@ -72,6 +73,7 @@ class ChatService : public BusConsumer {
   std::atomic<uint64_t> conn_counter_{0};
   PendingPublishes pending_;
   uint32_t server_tag_ = 0;
+  std::unique_ptr<WebhookDispatcher> webhooks_;  // WSBridgePusherWebhook; made before the hub starts
 };
 
 int publish_handler(request_rec* r);

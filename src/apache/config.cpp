@@ -3,6 +3,7 @@
 #include <string>
 
 #include "backend/grip_sig.h"
+#include "pusher/pusher_webhook.h"
 #include "runtime/redis_bus.h"
 
 #include <http_log.h>
@@ -97,6 +98,8 @@ void* merge_server_config(apr_pool_t* p, void* basev, void* addv) {
   m->reserve_workers = add->reserve_workers >= 0 ? add->reserve_workers : base->reserve_workers;
   m->max_per_ip = add->max_per_ip >= 0 ? add->max_per_ip : base->max_per_ip;
   m->pusher_apps = add->pusher_apps ? add->pusher_apps : base->pusher_apps;
+  // A vhost with its own apps has its own webhooks (they name its apps).
+  m->pusher_webhooks = add->pusher_apps ? add->pusher_webhooks : base->pusher_webhooks;
   m->bus_size = add->bus_size >= 0 ? add->bus_size : base->bus_size;
   m->bus_url = add->bus_url ? add->bus_url : base->bus_url;
   m->history_size = add->history_size >= 0 ? add->history_size : base->history_size;
@@ -341,6 +344,38 @@ const char* add_pusher_app(cmd_parms* cmd, void*, const char* id, const char* ke
   return nullptr;
 }
 
+// WSBridgePusherWebhook <app-id> <http://host[:port]/path | /local/path> [event...]
+const char* add_pusher_webhook(cmd_parms* cmd, void*, int argc, char* const argv[]) {
+  const char* err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+  if (err) return err;
+  if (argc < 2)
+    return "WSBridgePusherWebhook: use WSBridgePusherWebhook <app-id> <http://host[:port]/path or /local/path> [event ...]";
+  ServerConfig* s = sconf(cmd);
+  if (!find_pusher_app(s, nullptr, argv[0]))
+    return apr_psprintf(cmd->pool, "WSBridgePusherWebhook: no WSBridgePusherApp with id '%s' before this line "
+                        "(in the same server or virtual host)", argv[0]);
+  WebhookUrl url;
+  std::string why;
+  if (!parse_webhook_url(argv[1], &url, &why))
+    return apr_psprintf(cmd->pool, "WSBridgePusherWebhook: '%s' is not a webhook target: %s", argv[1], why.c_str());
+  unsigned events = 0;
+  for (int i = 2; i < argc; ++i) {
+    unsigned bit = webhook_event_bit(std::string_view(argv[i]));
+    if (!bit)
+      return apr_psprintf(cmd->pool, "WSBridgePusherWebhook: unknown event '%s' (use channel_occupied, channel_vacated, "
+                          "member_added, member_removed, client_event, cache_miss)", argv[i]);
+    events |= bit;
+  }
+  if (argc == 2) events = kHookAll;
+  if (!s->pusher_webhooks) s->pusher_webhooks = apr_array_make(cmd->pool, 2, sizeof(PusherWebhookDef));
+  auto* w = static_cast<PusherWebhookDef*>(apr_array_push(s->pusher_webhooks));
+  w->app_id = apr_pstrdup(cmd->pool, argv[0]);
+  w->target = apr_pstrdup(cmd->pool, argv[1]);
+  w->events = events;
+  w->server = cmd->server;
+  return nullptr;
+}
+
 const char* set_pusher_client_events(cmd_parms*, void* d, int on) {
   dconf(d)->pusher_client_events = on ? 1 : 0;
   return nullptr;
@@ -422,6 +457,7 @@ const command_rec directives[] = {
     {"WSBridgeBackend", fn(set_backend), nullptr, WSB_DIR, TAKE1, "WSBridgeApp backend: the local URL path that handles connection events (WebSocket-over-HTTP)"},
     {"WSBridgeBackendSigKey", fn(set_backend_sig_key), nullptr, WSB_DIR, TAKE1, "key of the Grip-Sig JWT on backend requests (default: a random key per start)"},
     {"WSBridgePusherApp", fn(add_pusher_app), nullptr, RSRC_CONF, TAKE3, "a Pusher app: id key secret (several allowed; clients connect to /app/<key>)"},
+    {"WSBridgePusherWebhook", fn(add_pusher_webhook), nullptr, RSRC_CONF, TAKE_ARGV, "Pusher webhooks of an app: app-id http://host[:port]/path or /local/path, then the events (default: all)"},
     {"WSBridgePusherClientEvents", fn(set_pusher_client_events), nullptr, WSB_DIR, FLAG, "relay client-* events on private and presence channels (default On)"},
     {"WSBridgeBackendTimeout", fn(set_backend_timeout), nullptr, WSB_DIR, TAKE1, "how long a backend request may take (default 10s)"},
     {"WSBridgeAllowOrigin", fn(add_origin), nullptr, WSB_DIR, ITERATE, "allowed Origins: * or scheme://host[:port] (default: same host)"},

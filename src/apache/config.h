@@ -20,6 +20,14 @@ struct PusherAppDef {
   const char* secret;
 };
 
+// WSBridgePusherWebhook app-id target [events...] (several allowed).
+struct PusherWebhookDef {
+  const char* app_id;
+  const char* target;   // http://... or a local path
+  unsigned events;      // WebhookEventBit (pusher_webhook.h)
+  server_rec* server;   // where it was configured (a local path's Host)
+};
+
 struct DirConfig {
   AppKind app;
   apr_array_header_t* origins;        // const char*; NULL = unset (same host only)
@@ -49,6 +57,7 @@ struct ServerConfig {
   int reserve_workers;                // -1 = unset (see default_reserve)
   int max_per_ip;                     // -1 = unset (per_ip_default), 0 = off
   apr_array_header_t* pusher_apps;    // PusherAppDef; NULL = none
+  apr_array_header_t* pusher_webhooks;  // PusherWebhookDef; NULL = none
   apr_off_t bus_size;                 // -1 = unset
   const char* bus_url;                // NULL = shared memory
   int history_size;                   // -1 = unset

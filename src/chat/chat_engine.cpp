@@ -77,6 +77,7 @@ void ChatEngine::apply(uint64_t seq, std::string_view payload) {
       apply_pusher(r);
       break;
   }
+  if (pusher_ && pusher_->has_hooks()) hooks_pending_.store(true, std::memory_order_release);
   send_due_presence();
 }
 
@@ -100,7 +101,7 @@ void ChatEngine::unsubscribe_all(const std::string& conn_id) {
 void ChatEngine::apply_publish(const ChatRecord& r) {
   ++stats_.publishes_applied;
   if (r.kind == PublishKind::Event) {  // a Pusher channel event (cache channels keep it)
-    if (pusher_) pusher_->apply_event(r);
+    if (pusher_) pusher_->apply_event(r, local_pid_);
     return;
   }
   const auto* subs = channels_.subscribers(r.ns, r.channel);
@@ -353,7 +354,7 @@ void ChatEngine::apply_direct(const ChatRecord& r) {
 }
 
 void ChatEngine::apply_gone(uint64_t seq, const ChatRecord& r) {
-  if (pusher_) pusher_->apply_gone(r.pid, local_pid_);  // its Pusher sockets left too
+  if (pusher_) pusher_->apply_gone(r.pid, local_pid_, r.by);  // its Pusher sockets left too
   // Every leave of a dead process shares the gone record's seq. Members
   // attached here are alive whatever the record says (a reused pid).
   for (auto& room : rooms_) {

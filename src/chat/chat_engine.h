@@ -113,6 +113,8 @@ class ChatEngine {
   // Whether take_outbox() has anything, without the engine's lock: the hub
   // asks after every record.
   bool has_outbox() const { return outbox_pending_.load(std::memory_order_acquire); }
+  // Pusher webhook hooks waiting for take_pusher_hooks (one load per record).
+  bool has_pusher_hooks() const { return hooks_pending_.load(std::memory_order_acquire); }
 
   // Rooms with at least one member, by name (for the welcome frame).
   std::vector<RoomCount> room_list() const;
@@ -201,6 +203,7 @@ class ChatEngine {
   RecentCids direct_cids_{kDirectCidWindow, kDirectCidBytes};
   std::vector<std::string> outbox_;
   std::atomic<bool> outbox_pending_{false};  // !outbox_.empty(), readable without mu_
+  std::atomic<bool> hooks_pending_{false};   // pusher_->has_hooks(), readable without mu_
   ChatEngineStats stats_;
 };
 

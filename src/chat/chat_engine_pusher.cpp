@@ -61,6 +61,7 @@ uint64_t ChatEngine::last_seq() const {
 
 std::vector<PusherHook> ChatEngine::take_pusher_hooks() {
   std::lock_guard<std::mutex> lock(mu_);
+  hooks_pending_.store(false, std::memory_order_release);
   return pusher_ ? pusher_->take_hooks() : std::vector<PusherHook>();
 }
 

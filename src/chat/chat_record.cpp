@@ -107,7 +107,8 @@ bool read_publish(const rapidjson::Value& obj, ChatRecord* r) {
   if (k == kKinds) return false;
   r->kind = static_cast<PublishKind>(k);
   if (r->kind == PublishKind::Event &&
-      (!need_string(obj, "name", &r->name) || !opt_string(obj, "conn", &r->conn) || !opt_string(obj, "user", &r->user)))
+      (!need_string(obj, "name", &r->name) || !opt_string(obj, "conn", &r->conn) || !opt_string(obj, "user", &r->user) ||
+       !opt_string(obj, "from", &r->from)))
     return false;
   if (raw_data(r->kind)) {
     r->data = std::move(data);  // the text, the close reason or the event's JSON data
@@ -147,7 +148,11 @@ bool read_fields(const rapidjson::Value& obj, ChatRecord* r) {
     case RecordType::Direct:
       return need_string(obj, "conn", &r->conn) && need_string(obj, "from", &r->from) &&
              need_string(obj, "to", &r->to) && need_string(obj, "text", &r->text) && read_cid(obj, r);
-    case RecordType::Gone:
+    case RecordType::Gone: {
+      int64_t by = 0;
+      if (get_int64(obj, "by", &by) == FieldStatus::Ok) r->by = static_cast<long>(by);
+      return read_pid(obj, r);
+    }
     case RecordType::Sync:
       return read_pid(obj, r);
     case RecordType::Present:
@@ -197,6 +202,10 @@ std::string encode_record(const ChatRecord& r) {
       (r.type != RecordType::Msg || !r.conn.empty())) {
     w.Key("pid");
     w.Int64(r.pid);
+  }
+  if (r.type == RecordType::Gone && r.by != 0) {
+    w.Key("by");
+    w.Int64(r.by);
   }
   w.Key("ts");
   w.Int64(r.ts);

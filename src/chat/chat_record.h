@@ -16,7 +16,9 @@
 //           "from" is then only the publisher's view of its effective name,
 //           used by an engine that missed the join (see ChatEngine).
 //   direct  {"t":"direct","conn","from","to","text","cid"?,"ts"}  from/to are base names
-//   gone    {"t":"gone","pid","ts"}  every member owned by process pid left
+//   gone    {"t":"gone","pid","by"?,"ts"}  every member owned by process pid left;
+//           by = the process that noticed and published it (it alone sends
+//           the Pusher webhooks those leaves cause)
 //   sync    {"t":"sync","pid","ts"}  a process that may have missed joins
 //           (it started after the log dropped its oldest records, or fell
 //           behind) asks every process to say who its members are
@@ -26,7 +28,8 @@
 //           d: the text, or base64 of the bytes; close: code and reason.
 //           k "event" (the Pusher protocol): name = event name, d = its data
 //           (JSON text), conn = a socket_id not to deliver to, user = the
-//           sender's user_id (client events on presence channels).
+//           sender's user_id (client events on presence channels), from =
+//           "client" for a client event (conn is then its sender).
 //   psub    {"t":"psub","ns","ch","conn","pid","user"?,"d"?,"ts"}  Pusher socket conn
 //           subscribed to ch (presence: user = user_id, d = user_info JSON)
 //   pleave  {"t":"pleave","ns","conn","ch"?,"pid","ts"}  it left ch, or every channel
@@ -68,6 +71,7 @@ struct ChatRecord {
   std::string text;
   std::string cid;                       // msg, direct: the client's message id, or empty
   long pid = 0;
+  long by = 0;                           // gone: the reporting process (0 = unknown)
   int64_t ts = 0;
   bool has_since = false;
   uint64_t since = 0;

@@ -40,7 +40,13 @@ void PusherChannels::set_user(const std::string& socket_id, std::string_view use
 
 void PusherChannels::report(PusherHook::Kind kind, std::string_view ns, std::string_view channel,
                             std::string_view user, bool mine) {
-  if (mine) hooks_.push_back(PusherHook{kind, std::string(ns), std::string(channel), std::string(user)});
+  if (!mine || hooks_.size() >= kMaxHooks) return;
+  PusherHook h;
+  h.kind = kind;
+  h.ns.assign(ns);
+  h.channel.assign(channel);
+  h.user_id.assign(user);
+  hooks_.push_back(std::move(h));
 }
 
 void PusherChannels::apply_subscribe(const ChatRecord& r, long local_pid) {
@@ -91,7 +97,7 @@ void PusherChannels::apply_subscribe(const ChatRecord& r, long local_pid) {
 }
 
 void PusherChannels::leave_channel(const std::string& socket_id, Socket& s, const std::string& channel,
-                                   long local_pid) {
+                                   bool mine) {
   auto sc = s.channels.find(channel);
   if (sc == s.channels.end()) return;
   const std::string user = sc->second;
@@ -100,7 +106,6 @@ void PusherChannels::leave_channel(const std::string& socket_id, Socket& s, cons
   auto it = channels_.find(key(s.ns, channel));
   if (it == channels_.end()) return;
   Channel& ch = it->second;
-  const bool mine = s.pid == local_pid;
   if (is_presence(channel)) {
     auto m = ch.members.find(user);
     if (m != ch.members.end() && --m->second.sockets == 0) {
@@ -122,19 +127,43 @@ void PusherChannels::leave_channel(const std::string& socket_id, Socket& s, cons
 }
 
 void PusherChannels::apply_leave(const ChatRecord& r, long local_pid) {
-  auto it = sockets_.find(r.conn);
+  leave_socket(r.conn, r.channel, true, local_pid, false);
+}
+
+// channel "" = every channel. The hooks are this process's when it owns the
+// socket, or when force_mine (it reported the owner's death).
+void PusherChannels::leave_socket(const std::string& socket_id, const std::string& channel, bool mine_if_owner,
+                                  long local_pid, bool force_mine) {
+  auto it = sockets_.find(socket_id);
   if (it == sockets_.end()) return;
-  if (!r.channel.empty()) {
-    leave_channel(r.conn, it->second, r.channel, local_pid);
+  const bool mine = force_mine || (mine_if_owner && it->second.pid == local_pid);
+  if (!channel.empty()) {
+    leave_channel(socket_id, it->second, channel, mine);
   } else {
     std::vector<std::string> all;
     for (const auto& c : it->second.channels) all.push_back(c.first);
-    for (const std::string& c : all) leave_channel(r.conn, it->second, c, local_pid);
+    for (const std::string& c : all) leave_channel(socket_id, it->second, c, mine);
   }
   if (it->second.channels.empty()) sockets_.erase(it);
 }
 
-void PusherChannels::apply_event(const ChatRecord& r) {
+void PusherChannels::apply_event(const ChatRecord& r, long local_pid) {
+  // A client event (from "client") names its sender in conn; an HTTP API
+  // event's conn is only a socket to skip.
+  if (r.from == "client" && !r.conn.empty() && hooks_.size() < kMaxHooks) {
+    auto s = sockets_.find(r.conn);
+    if (s != sockets_.end() && s->second.pid == local_pid) {
+      PusherHook h;
+      h.kind = PusherHook::ClientEvent;
+      h.ns = r.ns;
+      h.channel = r.channel;
+      h.user_id = r.user;
+      h.event = r.name;
+      h.data = r.data;
+      h.socket_id = r.conn;
+      hooks_.push_back(std::move(h));
+    }
+  }
   if (is_cache(r.channel)) {
     auto it = channels_.find(key(r.ns, r.channel));
     const bool occupied = it != channels_.end() && it->second.subscriptions > 0;
@@ -164,15 +193,14 @@ void PusherChannels::apply_terminate(const ChatRecord& r) {
   }
 }
 
-void PusherChannels::apply_gone(long pid, long local_pid) {
+void PusherChannels::apply_gone(long pid, long local_pid, long reporter) {
   std::vector<std::string> dead;
   for (const auto& s : sockets_)
     if (s.second.pid == pid) dead.push_back(s.first);
-  for (const std::string& id : dead) {
-    ChatRecord r;
-    r.conn = id;
-    apply_leave(r, local_pid);
-  }
+  // The dead process cannot report its sockets' leaves: the one that
+  // published the gone record does (nobody, for a record without "by").
+  const bool mine = reporter != 0 && reporter == local_pid;
+  for (const std::string& id : dead) leave_socket(id, "", false, local_pid, mine);
 }
 
 std::vector<PusherChannelInfo> PusherChannels::channels(std::string_view ns, std::string_view prefix) const {

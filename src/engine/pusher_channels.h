@@ -54,11 +54,16 @@ struct PusherChannelInfo {
   size_t user_count = 0;  // presence channels
 };
 
-// Something a webhook may want to hear about (the process that owns the
-// socket that caused it reports it, so each is reported once).
+// Something a webhook may want to hear about. Every process applies the
+// same records, so every process sees every transition; exactly one reports
+// it (see report()): the process that owns the socket whose record caused it
+// (psub, pleave, a client event), or, for the leaves of a dead process, the
+// process that published the gone record ("by"). Across servers on Redis the
+// owner keys differ by server tag, so the rule holds there too.
 struct PusherHook {
-  enum Kind { Occupied, Vacated, MemberAdded, MemberRemoved, CacheMiss } kind;
+  enum Kind { Occupied, Vacated, MemberAdded, MemberRemoved, CacheMiss, ClientEvent } kind;
   std::string ns, channel, user_id;
+  std::string event, data, socket_id;  // ClientEvent
 };
 
 class PusherChannels {
@@ -76,9 +81,12 @@ class PusherChannels {
   // this process's owner key, so hooks are reported by one process only.
   void apply_subscribe(const ChatRecord& r, long local_pid);
   void apply_leave(const ChatRecord& r, long local_pid);
-  void apply_event(const ChatRecord& r);
+  // local_pid: a client event (r.from "client") sent by a socket this
+  // process owns is reported as a ClientEvent hook.
+  void apply_event(const ChatRecord& r, long local_pid = -1);
   void apply_terminate(const ChatRecord& r);
-  void apply_gone(long pid, long local_pid);
+  // reporter: the gone record's "by" (reports the leaves it causes).
+  void apply_gone(long pid, long local_pid, long reporter = 0);
 
   // Queries for the HTTP API (any thread, under the engine lock).
   std::vector<PusherChannelInfo> channels(std::string_view ns, std::string_view prefix) const;
@@ -87,6 +95,7 @@ class PusherChannels {
   bool subscribed(const std::string& socket_id, std::string_view channel) const;
 
   std::vector<PusherHook> take_hooks();
+  bool has_hooks() const { return !hooks_.empty(); }
   size_t local_sockets() const { return local_.size(); }
 
  private:
@@ -118,7 +127,9 @@ class PusherChannels {
   };
 
   static std::string key(std::string_view ns, std::string_view channel);
-  void leave_channel(const std::string& socket_id, Socket& s, const std::string& channel, long local_pid);
+  void leave_channel(const std::string& socket_id, Socket& s, const std::string& channel, bool mine);
+  void leave_socket(const std::string& socket_id, const std::string& channel, bool mine_if_owner, long local_pid,
+                    bool force_mine);
   void report(PusherHook::Kind kind, std::string_view ns, std::string_view channel, std::string_view user, bool mine);
 
   ChannelSubscriptions& subs_;
@@ -128,6 +139,8 @@ class PusherChannels {
   std::unordered_map<std::string, Socket> sockets_;
   std::unordered_map<std::string, Local> local_;
   std::vector<PusherHook> hooks_;
+  // Nobody takes them (no hub drains them, e.g. a unit test): bounded.
+  static constexpr size_t kMaxHooks = 100000;
 };
 
 }  // namespace wsb

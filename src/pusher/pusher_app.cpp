@@ -178,6 +178,7 @@ void PusherApp::client_event(Session& s, const PusherCommand& cmd) {
   r.data = cmd.data;
   r.conn = socket_id_;  // not echoed to the sender
   r.user = it->second;  // presence: the sender's user_id
+  r.from = "client";    // a client event (its webhook, pusher_channels.h)
   r.ts = wall_clock_ms();
   if (!publish(r)) error(s, make_error(ErrorKind::OverCapacity));
 }

@@ -1,0 +1,25 @@
+// A small HTTP/1.1 client for webhooks: one POST per call on a fresh plain
+// TCP connection ("Connection: close"), with one deadline for the whole
+// exchange (name lookup excepted: getaddrinfo blocks, which is why this runs
+// on the webhook thread only). Reads the status line and the headers; the
+// body of the answer is not needed and not read.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace wsb {
+
+struct HttpPostResult {
+  int status = 0;     // the answer's status code; 0 = no answer (see error)
+  std::string error;  // why there is no answer (connect refused, timeout...)
+};
+
+// host: a name or an address (IPv6 without brackets). host_header: the Host
+// header's value. headers: extra "Name", "value" pairs.
+HttpPostResult http_post(const std::string& host, int port, const std::string& host_header,
+                         const std::string& path, const std::vector<std::pair<std::string, std::string>>& headers,
+                         const std::string& body, int timeout_ms);
+
+}  // namespace wsb
