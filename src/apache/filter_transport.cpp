@@ -42,6 +42,9 @@ FilterTransport::FilterTransport(conn_rec* c, int poll_fd)
   ap_filter_t* in = c->input_filters;
   if (in && in->frec->name && strcasecmp(in->frec->name, "log_input_output") == 0) in = in->next;
   direct_read_ok_ = in && !in->next && in->frec == ap_core_input_filter_handle && socket_polled;
+  // An HTTP/2 stream (RFC 8441): mod_http2 answers the first read with an
+  // EOS that ends the internal GET's empty body, not the stream.
+  upgrade_eos_pending_ = c->master != nullptr;
 }
 
 FilterTransport::~FilterTransport() {
@@ -63,12 +66,17 @@ Transport::ReadStatus FilterTransport::read(std::string& buf, size_t max) {
     ap_log_cerror(APLOG_MARK, APLOG_DEBUG, rv, c_, "wsbridge: read failed");
     return ReadStatus::Error;
   }
-  bool eos = false;
+  bool eos = false, skipped_eos = false;
   size_t before = buf.size();
   while (!APR_BRIGADE_EMPTY(in_)) {
     apr_bucket* b = APR_BRIGADE_FIRST(in_);
     if (APR_BUCKET_IS_EOS(b)) {
-      eos = true;
+      if (upgrade_eos_pending_) {
+        upgrade_eos_pending_ = false;
+        skipped_eos = true;
+      } else {
+        eos = true;
+      }
     } else if (!APR_BUCKET_IS_METADATA(b)) {
       const char* data;
       apr_size_t len;
@@ -83,6 +91,8 @@ Transport::ReadStatus FilterTransport::read(std::string& buf, size_t max) {
   }
   if (buf.size() > before) return ReadStatus::Data;
   if (eos) return ReadStatus::Eof;
+  // Only mod_http2's first EOS came: the stream's bytes may be there already.
+  if (skipped_eos) return read(buf, max);
   // An empty brigade from a non-blocking read means "nothing now": the core
   // filter found its socket empty and keeps no data of its own, so from
   // here on the socket may be read directly.

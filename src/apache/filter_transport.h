@@ -45,6 +45,7 @@ class FilterTransport : public Transport {
   bool direct_read_ok_ = false;  // the input chain is the core filter alone
   bool core_drained_ = false;    // ... and it has answered "nothing buffered"
   bool own_input_ = false;
+  bool upgrade_eos_pending_ = false;  // HTTP/2 stream: the first EOS is not the end
   apr_bucket_brigade* in_;
   apr_bucket_brigade* out_;
 };
