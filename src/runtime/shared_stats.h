@@ -74,7 +74,7 @@ struct SharedStats {
   std::atomic<uint64_t> bus_overruns{0};
   std::array<ChildSlot, kMaxChildSlots> slots;
 
-  static constexpr uint64_t kMagic = 0x7773627374617432ull;  // "wsbstat2": bump on any layout change
+  static constexpr uint64_t kMagic = 0x7773627374617433ull;  // "wsbstat3": bump on any layout change
 
   // Maps a fresh block (inherited by children after fork). nullptr on failure.
   static SharedStats* create();

@@ -22,6 +22,20 @@ import h2.settings
 from wsclient import CLOSE, PING, PONG, Closed, close_code, encode_frame
 
 
+class _Connection(h2.connection.H2Connection):
+    """python3-h2 4.1 closes the whole connection state on GOAWAY, while RFC
+    9113 §6.8 lets the streams up to its last_stream_id finish: a graceful
+    restart's GOAWAY comes before the close frames of the open WebSockets.
+    A NO_ERROR GOAWAY leaves the state open for them; no new stream may
+    start (websocket() checks goaway)."""
+
+    def _receive_goaway_frame(self, frame):
+        frames, events = super()._receive_goaway_frame(frame)
+        if frame.error_code == 0:
+            self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        return frames, events
+
+
 class StreamRefused(AssertionError):
     """The server answered the CONNECT with something other than 200."""
 
@@ -33,7 +47,7 @@ class StreamRefused(AssertionError):
 class H2Conn:
     """One HTTP/2 connection over TLS; WebSockets are streams on it."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=5.0):
+    def __init__(self, port, host="127.0.0.1", timeout=5.0, window=1 << 24):
         ctx = ssl_mod.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl_mod.CERT_NONE
@@ -45,9 +59,13 @@ class H2Conn:
             self.sock.close()
             raise AssertionError(f"the server did not negotiate h2 (ALPN {got!r})")
         self.authority = f"{host}:{port}"
-        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-        self.h2.local_settings.update({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 24})
+        self.h2 = _Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
         self.h2.initiate_connection()
+        # Large windows by default, so a test that does not read for a while
+        # does not stall the server on flow control (acknowledge_received_data
+        # opens them again as data is read); window=65535 keeps HTTP/2's.
+        if window != 65535:
+            self.h2.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
         self.h2.increment_flow_control_window(1 << 24)
         self._flush()
         self.streams = {}          # stream id -> H2WS
@@ -105,8 +123,12 @@ class H2Conn:
         elif isinstance(ev, h2.events.DataReceived):
             s.buf += ev.data
             s.bytes_received += len(ev.data)
-            # The test reads at its own pace; the windows stay open.
-            self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            # The test reads at its own pace; the windows stay open, unless
+            # the test holds this stream (a client that stops reading).
+            if s.hold:
+                s.held += ev.flow_controlled_length
+            else:
+                self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
         elif isinstance(ev, h2.events.StreamEnded):
             s.ended = True
         elif isinstance(ev, h2.events.StreamReset):
@@ -115,6 +137,8 @@ class H2Conn:
 
     def websocket(self, path="/ws/echo", headers=None, timeout=5.0, expect=200):
         """Opens a WebSocket stream; with expect=200 it raises StreamRefused for any other answer."""
+        if self.goaway is not None:
+            raise AssertionError(f"the server sent GOAWAY: {self.goaway}")
         if not self.connect_protocol_enabled:
             raise AssertionError("the server did not send SETTINGS_ENABLE_CONNECT_PROTOCOL=1")
         sid = self.h2.get_next_available_stream_id()
@@ -136,6 +160,18 @@ class H2Conn:
                     break
             raise StreamRefused(ws.status, ws.response_headers, ws.buf)
         return ws
+
+    def get(self, path, timeout=5.0):
+        """A plain GET on this connection: (status, headers, body)."""
+        sid = self.h2.get_next_available_stream_id()
+        s = H2WS(self, sid)
+        self.streams[sid] = s
+        self.h2.send_headers(sid, [(":method", "GET"), (":scheme", "https"), (":path", path),
+                                   (":authority", self.authority)], end_stream=True)
+        self._flush()
+        body = s.expect_stream_end(timeout)
+        del self.streams[sid]
+        return s.status, s.response_headers, body
 
     def ping(self, timeout=5.0):
         """An HTTP/2 PING round trip: the connection is alive and answering."""
@@ -180,6 +216,16 @@ class H2WS:
         self.bytes_received = 0
         self.ended = False          # the server ended the stream (END_STREAM or RST_STREAM)
         self.reset_code = None
+        self.hold = False           # True: its DATA is not acknowledged (its window closes)
+        self.held = 0
+
+    def release(self):
+        """Acknowledges what was held: the server may send again."""
+        self.hold = False
+        if self.held:
+            self.conn.h2.acknowledge_received_data(self.held, self.stream_id)
+            self.held = 0
+            self.conn._flush()
 
     # -- sending --
     def send_raw(self, data):
