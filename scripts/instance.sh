@@ -237,6 +237,10 @@ case "$cmd" in
       fi
       echo "  Pusher:      ws://127.0.0.1:$PORT/app/$PUSHER_APP_KEY (HTTP API http://127.0.0.1:$PORT/apps/$PUSHER_APP_ID/...)"
       echo "               app id $PUSHER_APP_ID, key $PUSHER_APP_KEY, secret $PUSHER_APP_SECRET (also in $dir/pusher.env)"
+      if [ -n "${SSL_PORT:-}" ]; then
+        echo "  https:       https://127.0.0.1:$SSL_PORT/ (self-signed certificate $dir/server.crt$([ "${H2:-}" = 1 ] && echo "; HTTP/2, WebSockets over h2 streams"))"
+        echo "               wss://127.0.0.1:$SSL_PORT/ws/echo, /ws/chat, /app/<key> ..."
+      fi
       echo "  logs:        $dir/logs/"
       echo "Stop with: make stop"
     fi

@@ -402,6 +402,41 @@ def test_pusher_protocol_over_h2():
         c.close()
 
 
+# --- the backend bridge (PHP) ----------------------------------------------------------
+
+@time_limit(60)
+def test_php_backend_over_h2():
+    # The PHP demo (conf/dev-locations.conf /ws/php, php-fpm): its sub-requests
+    # run on the stream's secondary connection; its GRIP publish reaches an
+    # HTTP/1.1 client of the same channel and the h2 voter alike.
+    import tempfile
+    from harness import BASE
+    fd, poll_file = tempfile.mkstemp(prefix="poll-", suffix=".json", dir=BASE)
+    os.close(fd)
+    os.chmod(poll_file, 0o666)  # php-fpm's children run as www-data
+    a = Apache(ssl=True, env={"H2": "1", "PHP": "1", "POLL_FILE": poll_file}).start()
+    try:
+        c = H2Conn(a.ssl_port)
+        voter = c.websocket("/ws/php")
+        poll = recv_json(voter, lambda e: e["type"] == "poll")
+        assert poll["total"] == 0, poll
+        watcher = WS(a.port, path="/ws/php")
+        assert recv_json(watcher, lambda e: e["type"] == "poll")["total"] == 0
+        voter.send_text(json.dumps({"type": "vote", "option": "polling"}))
+        for ws, who in ((voter, "h2 voter"), (watcher, "HTTP/1.1 watcher")):
+            tally = recv_json(ws, lambda e: e["type"] == "tally", timeout=10)
+            assert tally["votes"]["polling"] == 1 and tally["total"] == 1, (who, tally)
+        voter.send_text(json.dumps({"type": "vote", "option": "daemon"}))  # Set-Meta-Voted: once only
+        err = recv_json(voter, lambda e: e["type"] == "error", timeout=10)
+        assert err["code"], err
+        watcher.shutdown()
+        c.close()
+        no_child_crash(a)
+    finally:
+        a.stop()
+        os.unlink(poll_file)
+
+
 # --- graceful restart --------------------------------------------------------------------
 
 @time_limit(40)
