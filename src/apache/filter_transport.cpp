@@ -29,9 +29,11 @@ FilterTransport::FilterTransport(conn_rec* c, int poll_fd)
   // The hub may write to the socket itself only when Apache would pass the
   // bytes through unchanged: the core output filter alone (no mod_ssl, no
   // HTTP/2 stream, no other connection filter) with nothing buffered in it,
-  // and the polled descriptor is the socket itself.
+  // and the polled descriptor is the socket itself. Never on an HTTP/2
+  // stream (c->master): its socket is mod_http2's process-wide dummy, its
+  // bytes go into the stream's output beam, and its input is a pipe.
   ap_filter_t* f = c->output_filters;
-  apr_socket_t* s = ap_get_conn_socket(c);
+  apr_socket_t* s = c->master ? nullptr : ap_get_conn_socket(c);
   apr_os_sock_t os = -1;
   const bool socket_polled = s && apr_os_sock_get(&os, s) == APR_SUCCESS && os == poll_fd;
   if (f && !f->next && f->frec == ap_core_output_filter_handle && !c->data_in_output_filters && socket_polled)

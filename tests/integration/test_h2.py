@@ -267,6 +267,22 @@ def test_client_end_stream_and_reset_end_the_session():
 
 
 @time_limit(40)
+def test_idle_stream_survives_apache_timeouts():
+    # Timeout 10 and RequestReadTimeout header=5-20 (instance.sh): mod_http2
+    # keeps a connection with open streams, mod_reqtimeout is off the stream.
+    c = h2conn()
+    try:
+        ws = c.websocket("/ws/echo")
+        ws.send(TEXT, b"before")
+        assert ws.recv_message() == (TEXT, b"before")
+        time.sleep(12)
+        ws.send(TEXT, b"after 12 s idle")
+        assert ws.recv_message() == (TEXT, b"after 12 s idle")
+    finally:
+        c.close()
+
+
+@time_limit(40)
 def test_several_websockets_on_one_connection_and_plain_requests_beside():
     c = H2Conn(apache.ssl_port, window=65535)  # HTTP/2's own stream window
     try:
@@ -479,3 +495,18 @@ def test_graceful_restart_closes_h2_websockets_with_1001():
 
 def test_no_child_crashed():
     no_child_crash(apache)
+
+
+def test_few_h2_workers_are_warned_about():
+    # 25 threads per child, 4 reserved: 21 WebSockets a child may hold.
+    warning = "WebSockets over HTTP/2 could take every mod_http2 worker"
+    a = Apache(ssl=True, env={"H2": "1"}, extra_conf="<IfModule http2_module>\n  H2MaxWorkers 20\n</IfModule>\n")
+    a.start()
+    try:
+        assert a.wait_log(warning), a.error_log()[-2000:]
+        assert "H2MaxWorkers 20 is not above the 21 WebSockets" in a.error_log(), a.error_log()[-2000:]
+    finally:
+        a.stop()
+    # the default (3/2 of ThreadsPerChild: 37) leaves room: no warning
+    assert apache.wait_log("ready (event MPM)")
+    assert warning not in apache.error_log()
