@@ -455,9 +455,8 @@ def test_php_backend_over_h2():
 
 # --- graceful restart --------------------------------------------------------------------
 
-@time_limit(40)
-def test_graceful_restart_closes_h2_websockets_with_1001():
-    a = Apache(ssl=True, env={"H2": "1"}).start()
+def graceful_restart_closes_h2_websockets(mpm):
+    a = Apache(ssl=True, mpm=mpm, env={"H2": "1"}).start()
     try:
         conns = [H2Conn(a.ssl_port) for _ in range(2)]
         streams = [conns[0].websocket("/ws/echo"), conns[0].websocket("/ws/chat"), conns[1].websocket("/ws/echo")]
@@ -468,10 +467,10 @@ def test_graceful_restart_closes_h2_websockets_with_1001():
         t0 = time.time()
         threading.Thread(target=a.graceful).start()
         for i, ws in enumerate(streams):
-            assert ws.expect_close(timeout=8) == (1001, "server going away"), f"stream {i}"
-            assert ws.expect_stream_end(timeout=5) == b"", f"stream {i}: data after the close"
+            assert ws.expect_close(timeout=8) == (1001, "server going away"), f"{mpm}: stream {i}"
+            assert ws.expect_stream_end(timeout=5) == b"", f"{mpm}: stream {i}: data after the close"
         took = time.time() - t0
-        assert took < 8, f"closes took {took:.1f}s"
+        assert took < 8, f"{mpm}: closes took {took:.1f}s"
         for c in conns:
             c.close()
         # the restarted server takes new h2 WebSockets
@@ -491,6 +490,13 @@ def test_graceful_restart_closes_h2_websockets_with_1001():
         no_child_crash(a)
     finally:
         a.stop()
+
+
+@time_limit(60)
+def test_graceful_restart_closes_h2_websockets_with_1001():
+    # (mod_http2 is inactive under prefork: HTTP/1.1 only there)
+    for mpm in ("event", "worker"):
+        graceful_restart_closes_h2_websockets(mpm)
 
 
 def test_no_child_crashed():
