@@ -87,10 +87,12 @@ int refuse_busy(request_rec* r, const char* retry_after, const std::string& why,
 // (c->master) mod_http2 2.0.15+ answers with the read end of the pipe it
 // signals the stream's input on; its conn_rec's socket is a process-wide
 // dummy (never polled: it would never show input, or always), so anything
-// but that pipe means this mod_http2 cannot carry a WebSocket.
-int poll_fd_of(conn_rec* c) {
+// but that pipe means this mod_http2 cannot carry a WebSocket; except
+// APR_NO_DESC (*no_input): the client ended the stream with its CONNECT.
+int poll_fd_of(conn_rec* c, bool* no_input) {
   apr_pollfd_t pfd;
   if (ap_get_pollfd_from_conn(c, &pfd, nullptr) != APR_SUCCESS) return -1;
+  *no_input = pfd.desc_type == APR_NO_DESC;
   if (c->master && pfd.desc_type != APR_POLL_FILE) return -1;
   if (pfd.desc_type == APR_POLL_SOCKET) {
     apr_os_sock_t fd;
@@ -259,7 +261,10 @@ int upgrade_handler(request_rec* r) {
   }
 
   conn_rec* c = r->connection;
-  int fd = poll_fd_of(c);
+  bool no_input = false;
+  int fd = poll_fd_of(c, &no_input);
+  if (fd < 0 && c->master && no_input)
+    return refuse(r, HTTP_BAD_REQUEST, "the WebSocket stream was ended by its CONNECT (END_STREAM): no input can follow");
   if (fd < 0 && c->master)
     return refuse(r, HTTP_NOT_IMPLEMENTED,
                   "this mod_http2 gives no pollable input for its streams: WebSockets over HTTP/2 need "

@@ -394,6 +394,27 @@ def test_refusals_are_http2_answers():
         c.close()
 
 
+def test_connect_with_end_stream_gets_400():
+    # A CONNECT that ends its stream at once can carry no WebSocket.
+    c = h2conn()
+    try:
+        sid = c.h2.get_next_available_stream_id()
+        from h2client import H2WS
+        s = H2WS(c, sid)
+        c.streams[sid] = s
+        c.h2.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"),
+                                (":path", "/ws/echo"), (":authority", c.authority),
+                                ("sec-websocket-version", "13")], end_stream=True)
+        c._flush()
+        body = s.expect_stream_end(timeout=5)
+        assert s.status == 400 and b"END_STREAM" in body, (s.status, body)
+        ws = c.websocket("/ws/echo")  # the connection goes on
+        ws.send(TEXT, b"ok")
+        assert ws.recv_message() == (TEXT, b"ok")
+    finally:
+        c.close()
+
+
 # --- Pusher --------------------------------------------------------------------------
 
 def pusher_key():
