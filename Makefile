@@ -115,11 +115,13 @@ fuzz: deps
 	@FUZZ_TIME=$(FUZZ_TIME) FUZZ_PARALLEL=$(FUZZ_PARALLEL) scripts/fuzz.sh
 
 # PHP=1: a private php-fpm pool serves htdocs/*.php (the /ws/php demo);
-# EXTRA_CONF=FILE is Included after the generated config.
+# EXTRA_CONF=FILE is Included after the generated config; HTTPS_PORT=N adds
+# an https listener (self-signed certificate) with HTTP/2 and H2WebSockets on.
 EXTRA_CONF ?=
+HTTPS_PORT ?=
 run: deps module
 	@PORT=$(PORT) MPM=$(MPM) CHILDREN=$(CHILDREN) PHP=1 EXTRA_CONF="$(if $(EXTRA_CONF),$(abspath $(EXTRA_CONF)))" \
-	  scripts/instance.sh start $(abspath $(BUILD)/run)
+	  $(if $(HTTPS_PORT),SSL_PORT=$(HTTPS_PORT) H2=1) scripts/instance.sh start $(abspath $(BUILD)/run)
 
 stop:
 	@PHP=1 scripts/instance.sh stop $(abspath $(BUILD)/run)

@@ -19,6 +19,7 @@
 #include "apache/config.h"
 #include "apache/deferred_session.h"
 #include "apache/handler.h"
+#include "apache/http2_workers.h"
 #include "apache/per_ip_limit.h"
 
 extern "C" {
@@ -53,6 +54,7 @@ void setup_capacity(server_rec* s, bool log) {
                "%d %s kept for plain HTTP (WSBridgeReserveWorkers)",
                mpm.max_workers(), mpm.threads_per_child, cap.per_child ? cap.child_limit : 1, cap.server_limit,
                cap.reserve, cap.per_child ? "threads per child" : "workers");
+  if (mpm.threaded) check_h2_workers(s, mpm.threads_per_child, cap.child_limit, cap.reserve);
   if (cap.server_limit == 0)
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                  "wsbridge: WSBridgeReserveWorkers %d leaves no worker for WebSockets: every upgrade gets 503",

@@ -18,7 +18,7 @@ pkgs=(${EXTRA_PKGS:-})
 for g in "${groups[@]}"; do
   case "$g" in
     base) pkgs+=(apache2 apache2-dev libapr1-dev libaprutil1-dev libssl-dev libcpputest-dev rapidjson-dev
-                 zlib1g-dev libhiredis-dev redis-server python3-websockets g++ make openssl curl
+                 zlib1g-dev libhiredis-dev redis-server python3-websockets python3-h2 g++ make openssl curl
                  clang libclang-rt-14-dev php-fpm php-cli pushpin nodejs) ;;
     deb) pkgs+=(debhelper dpkg-dev lintian fakeroot apache2-dev) ;;
     fresh) pkgs+=(mmdebstrap) ;;

@@ -7,6 +7,8 @@
 # Environment: PORT (8080), MPM (event|worker|prefork), CHILDREN (2),
 # THREADS (ThreadsPerChild, 25), MAXWORKERS (MaxRequestWorkers),
 # SSL_PORT (adds an https listener with a self-signed cert made here),
+# H2=1 (with SSL_PORT: mod_http2 on that listener, Protocols h2 http/1.1
+# and H2WebSockets on, so WebSockets run over HTTP/2 streams, RFC 8441),
 # EXTRA_CONF (a file Included at the end of the server config),
 # MODULE (path of mod_wsbridge.so), QUIET=1 (no URL banner),
 # PHP=1 (a private php-fpm pool under DIR, and every *.php through it:
@@ -72,7 +74,14 @@ LoadModule proxy_fcgi_module $MODDIR/mod_proxy_fcgi.so
   SetHandler \"proxy:unix:$dir/php-fpm.sock|fcgi://localhost\"
 </FilesMatch>"
   fi
-  local ssl=""
+  local ssl="" h2mod="" h2vhost=""
+  if [ -n "${SSL_PORT:-}" ] && [ "${H2:-}" = 1 ]; then
+    # RFC 8441 needs mod_http2 2.0.15+ (Apache 2.4.58+) built with
+    # WebSocket support; an older one fails the config test on H2WebSockets.
+    h2mod="LoadModule http2_module $MODDIR/mod_http2.so"
+    h2vhost="  Protocols h2 http/1.1
+  H2WebSockets on"
+  fi
   if [ -n "${SSL_PORT:-}" ]; then
     if [ ! -f "$dir/server.crt" ]; then
       openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
@@ -81,8 +90,10 @@ LoadModule proxy_fcgi_module $MODDIR/mod_proxy_fcgi.so
     fi
     ssl="LoadModule ssl_module $MODDIR/mod_ssl.so
 LoadModule socache_shmcb_module $MODDIR/mod_socache_shmcb.so
+$h2mod
 Listen 127.0.0.1:$SSL_PORT
 <VirtualHost 127.0.0.1:$SSL_PORT>
+$h2vhost
   SSLEngine on
   SSLCertificateFile $dir/server.crt
   SSLCertificateKeyFile $dir/server.key
@@ -230,6 +241,10 @@ case "$cmd" in
       fi
       echo "  Pusher:      ws://127.0.0.1:$PORT/app/$PUSHER_APP_KEY (HTTP API http://127.0.0.1:$PORT/apps/$PUSHER_APP_ID/...)"
       echo "               app id $PUSHER_APP_ID, key $PUSHER_APP_KEY, secret $PUSHER_APP_SECRET (also in $dir/pusher.env)"
+      if [ -n "${SSL_PORT:-}" ]; then
+        echo "  https:       https://127.0.0.1:$SSL_PORT/ (self-signed certificate $dir/server.crt$([ "${H2:-}" = 1 ] && echo "; HTTP/2, WebSockets over h2 streams"))"
+        echo "               wss://127.0.0.1:$SSL_PORT/ws/echo, /ws/chat, /app/<key> ..."
+      fi
       echo "  logs:        $dir/logs/"
       echo "Stop with: make stop"
     fi

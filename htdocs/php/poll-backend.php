@@ -74,10 +74,14 @@ function tally(?string $vote = null): array {
 // ServerName has no port). In production, put the publish URL in your configuration.
 function publish(array $msg): void {
     $item = ['channel' => CHANNEL, 'formats' => ['ws-message' => ['content' => json_encode($msg)]]];
+    // Back to this server the way the client came (https for wss://, also
+    // over HTTP/2); the loopback publish does not check the certificate.
+    $https = ($_SERVER['REQUEST_SCHEME'] ?? 'http') === 'https';
     $ctx = stream_context_create(['http' => ['method' => 'POST', 'timeout' => 5, 'ignore_errors' => true,
-        'header' => "Content-Type: application/json\r\n", 'content' => json_encode(['items' => [$item]])]]);
+        'header' => "Content-Type: application/json\r\n", 'content' => json_encode(['items' => [$item]])],
+        'ssl' => ['verify_peer' => false, 'verify_peer_name' => false]]);
     $port = parse_url('http://' . ($_SERVER['HTTP_HOST'] ?? ''), PHP_URL_PORT) ?: $_SERVER['SERVER_PORT'];
-    $url = 'http://127.0.0.1:' . (int)$port . '/ws/publish';
+    $url = ($https ? 'https' : 'http') . '://127.0.0.1:' . (int)$port . '/ws/publish';
     if (@file_get_contents($url, false, $ctx) !== "Published\n") error_log("poll: publish to $url failed");
 }
 

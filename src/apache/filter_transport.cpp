@@ -34,9 +34,11 @@ FilterTransport::FilterTransport(conn_rec* c, int poll_fd)
   // The hub may write to the socket itself only when Apache would pass the
   // bytes through unchanged: the core output filter alone (no mod_ssl, no
   // HTTP/2 stream, no other connection filter) with nothing buffered in it,
-  // and the polled descriptor is the socket itself.
+  // and the polled descriptor is the socket itself. Never on an HTTP/2
+  // stream (c->master): its socket is mod_http2's process-wide dummy, its
+  // bytes go into the stream's output beam, and its input is a pipe.
   ap_filter_t* f = c->output_filters;
-  apr_socket_t* s = ap_get_conn_socket(c);
+  apr_socket_t* s = c->master ? nullptr : ap_get_conn_socket(c);
   apr_os_sock_t os = -1;
   const bool socket_polled = s && apr_os_sock_get(&os, s) == APR_SUCCESS && os == poll_fd;
   if (f && !f->next && f->frec == ap_core_output_filter_handle && !c->data_in_output_filters && socket_polled)
@@ -52,6 +54,9 @@ FilterTransport::FilterTransport(conn_rec* c, int poll_fd)
   for (ap_filter_t* o = c->output_filters; o; o = o->next) {
     if (o->frec && o->frec->name && strcasecmp(o->frec->name, "ssl/tls filter") == 0) coalesce_ = true;
   }
+  // An HTTP/2 stream (RFC 8441): mod_http2 answers the first read with an
+  // EOS that ends the internal GET's empty body, not the stream.
+  upgrade_eos_pending_ = c->master != nullptr;
 }
 
 FilterTransport::~FilterTransport() {
@@ -73,12 +78,17 @@ Transport::ReadStatus FilterTransport::read(std::string& buf, size_t max) {
     ap_log_cerror(APLOG_MARK, APLOG_DEBUG, rv, c_, "wsbridge: read failed");
     return ReadStatus::Error;
   }
-  bool eos = false;
+  bool eos = false, skipped_eos = false;
   size_t before = buf.size();
   while (!APR_BRIGADE_EMPTY(in_)) {
     apr_bucket* b = APR_BRIGADE_FIRST(in_);
     if (APR_BUCKET_IS_EOS(b)) {
-      eos = true;
+      if (upgrade_eos_pending_) {
+        upgrade_eos_pending_ = false;
+        skipped_eos = true;
+      } else {
+        eos = true;
+      }
     } else if (!APR_BUCKET_IS_METADATA(b)) {
       const char* data;
       apr_size_t len;
@@ -93,6 +103,8 @@ Transport::ReadStatus FilterTransport::read(std::string& buf, size_t max) {
   }
   if (buf.size() > before) return ReadStatus::Data;
   if (eos) return ReadStatus::Eof;
+  // Only mod_http2's first EOS came: the stream's bytes may be there already.
+  if (skipped_eos) return read(buf, max);
   // An empty brigade from a non-blocking read means "nothing now": the core
   // filter found its socket empty and keeps no data of its own, so from
   // here on the socket may be read directly.

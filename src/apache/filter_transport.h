@@ -59,6 +59,7 @@ class FilterTransport : public Transport {
   bool core_drained_ = false;    // ... and it has answered "nothing buffered"
   bool own_input_ = false;
   bool coalesce_ = false;        // mod_ssl is in the output chain
+  bool upgrade_eos_pending_ = false;  // HTTP/2 stream: the first EOS is not the end
   apr_bucket_brigade* in_;
   apr_bucket_brigade* out_;
 };

@@ -87,9 +87,17 @@ int refuse_busy(request_rec* r, const char* retry_after, const std::string& why,
   return refuse(r, HTTP_SERVICE_UNAVAILABLE, why, reason);
 }
 
-int poll_fd_of(conn_rec* c) {
+// The descriptor that shows the connection's input. On an HTTP/2 stream
+// (c->master) mod_http2 2.0.15+ answers with the read end of the pipe it
+// signals the stream's input on; its conn_rec's socket is a process-wide
+// dummy (never polled: it would never show input, or always), so anything
+// but that pipe means this mod_http2 cannot carry a WebSocket; except
+// APR_NO_DESC (*no_input): the client ended the stream with its CONNECT.
+int poll_fd_of(conn_rec* c, bool* no_input) {
   apr_pollfd_t pfd;
   if (ap_get_pollfd_from_conn(c, &pfd, nullptr) != APR_SUCCESS) return -1;
+  *no_input = pfd.desc_type == APR_NO_DESC;
+  if (c->master && pfd.desc_type != APR_POLL_FILE) return -1;
   if (pfd.desc_type == APR_POLL_SOCKET) {
     apr_os_sock_t fd;
     return apr_os_sock_get(&fd, pfd.desc.s) == APR_SUCCESS ? fd : -1;
@@ -266,7 +274,15 @@ int upgrade_handler(request_rec* r) {
   }
 
   conn_rec* c = r->connection;
-  int fd = poll_fd_of(c);
+  bool no_input = false;
+  int fd = poll_fd_of(c, &no_input);
+  if (fd < 0 && c->master && no_input)
+    return refuse(r, HTTP_BAD_REQUEST, "the WebSocket stream was ended by its CONNECT (END_STREAM): no input can follow");
+  if (fd < 0 && c->master)
+    return refuse(r, HTTP_NOT_IMPLEMENTED,
+                  "this mod_http2 gives no pollable input for its streams: WebSockets over HTTP/2 need "
+                  "mod_http2 2.0.15+ (Apache 2.4.58+) built with pipes; use HTTP/1.1 (Protocols http/1.1)",
+                  RefuseReason::Unavailable);
   if (fd < 0) {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "wsbridge: no pollable descriptor for this connection");
     return HTTP_INTERNAL_SERVER_ERROR;
@@ -327,6 +343,7 @@ int upgrade_handler(request_rec* r) {
   int app_index = static_cast<int>(app);
   SessionStats& stats = ps.stats(app_index);
   stats.accepted.fetch_add(1, std::memory_order_relaxed);
+  if (c->master) stats.accepted_h2.fetch_add(1, std::memory_order_relaxed);
   if (deferred) {
     auto plan = std::make_unique<SessionPlan>(std::move(ticket));
     plan->per_ip = std::move(ip_ticket);

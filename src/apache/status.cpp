@@ -41,13 +41,14 @@ const char* const* const kRefuseNames = kRefuseReasonNames;
 // A plain-number snapshot of SessionStats (summing atomics as we go).
 struct Figures {
   int64_t open = 0;
-  uint64_t accepted = 0, messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
+  uint64_t accepted = 0, accepted_h2 = 0, messages_in = 0, messages_out = 0, bytes_in = 0, bytes_out = 0;
   uint64_t queue_overflows = 0, pings_sent = 0, hub_writes = 0, hub_handbacks = 0, rate_limited = 0;
   uint64_t closes[18] = {};
 
   void add(const Figures& f) {
     open += f.open;
     accepted += f.accepted;
+    accepted_h2 += f.accepted_h2;
     messages_in += f.messages_in;
     messages_out += f.messages_out;
     bytes_in += f.bytes_in;
@@ -63,6 +64,7 @@ struct Figures {
   void add(const SessionStats& s) {
     open += s.open.load();
     accepted += s.accepted.load();
+    accepted_h2 += s.accepted_h2.load();
     messages_in += s.messages_in.load();
     messages_out += s.messages_out.load();
     bytes_in += s.bytes_in.load();
@@ -87,6 +89,8 @@ struct Counter { const char* json; const char* prometheus; uint64_t Figures::*fi
 const Counter kCounters[] = {
     {"accepted", "upgrades_accepted_total", &Figures::accepted,
      "WebSocket upgrades accepted (101 Switching Protocols), by application."},
+    {"accepted_h2", "upgrades_accepted_h2_total", &Figures::accepted_h2,
+     "WebSocket upgrades accepted on HTTP/2 streams (RFC 8441 extended CONNECT), by application."},
     {"messages_in", "messages_in_total", &Figures::messages_in,
      "WebSocket messages received from clients, by application."},
     {"messages_out", "messages_out_total", &Figures::messages_out,

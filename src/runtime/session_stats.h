@@ -10,6 +10,7 @@ namespace wsb {
 struct SessionStats {
   std::atomic<int64_t> open{0};
   std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> accepted_h2{0};  // of those, on an HTTP/2 stream (RFC 8441)
   std::atomic<uint64_t> messages_in{0}, messages_out{0};
   std::atomic<uint64_t> bytes_in{0}, bytes_out{0};
   std::atomic<uint64_t> queue_overflows{0};

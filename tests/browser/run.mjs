@@ -31,6 +31,7 @@ const results = [];
 const timings = [];
 let apacheDir = null;
 let port = 0;
+let tlsPort = 0; // https with HTTP/2 (instance.sh SSL_PORT + H2=1): WebSockets over h2
 let browser = null;
 let finished = false;
 const pageErrors = [];
@@ -81,7 +82,8 @@ function instance(cmd) {
   return spawnSync(path.join(root, "scripts/instance.sh"), [cmd, apacheDir], {
     cwd: root,
     encoding: "utf8",
-    env: { ...process.env, PORT: String(port), QUIET: "1", MODULE: module_, EXTRA_CONF: extraConf, PHP: "1", POLL_FILE: pollFile },
+    env: { ...process.env, PORT: String(port), SSL_PORT: String(tlsPort), H2: "1", QUIET: "1", MODULE: module_,
+      EXTRA_CONF: extraConf, PHP: "1", POLL_FILE: pollFile },
     timeout: 30_000,
   });
 }
@@ -163,6 +165,7 @@ function check(cond, message) {
 // ---------------------------------------------------------------- page helpers
 
 const base = () => `http://127.0.0.1:${port}`;
+const tlsBase = () => `https://127.0.0.1:${tlsPort}`;
 const uniq = (prefix) => `${prefix}-${Math.random().toString(36).slice(2, 7)}`;
 
 async function newContext(opts = {}) {
@@ -172,10 +175,10 @@ async function newContext(opts = {}) {
 }
 
 // Opens the page, picks a name and a room on the first screen, waits until live.
-async function openChat(context, name, room, shot) {
+async function openChat(context, name, room, shot, origin = base()) {
   const page = await context.newPage();
   page.on("pageerror", (e) => pageErrors.push(`${name}: ${e.message}`));
-  await page.goto(`${base()}/`);
+  await page.goto(`${origin}/`);
   await page.getByTestId("name-input").waitFor();
   if (shot) await page.screenshot({ path: path.join(shots, shot) });
   await page.getByTestId("name-input").fill(name);
@@ -880,6 +883,54 @@ test("large-room-count", async () => {
   await ca.close();
 });
 
+function accessLog() {
+  return fs.readFileSync(path.join(apacheDir, "logs/access.log"), "utf8");
+}
+
+async function statusJson() {
+  const res = await fetch(`${base()}/ws/status`);
+  check(res.status === 200, `status answered ${res.status}`);
+  return res.json();
+}
+
+test("chat-over-http2", async () => {
+  // The page over https with HTTP/2 (self-signed certificate, so
+  // ignoreHTTPSErrors): Chromium opens its WebSocket as an RFC 8441 stream on
+  // the page's h2 connection, which mod_http2 hands to the module. Its
+  // partner is on plain http (HTTP/1.1). Proof that the socket went over
+  // h2: the status counter accepted_h2 while it is open, and the access
+  // log's request line (written when an h2 WebSocket ends).
+  const room = uniq("h2");
+  const h2Lines = () => (accessLog().match(/"GET \/ws\/chat\?name=Hana HTTP\/2\.0" 101 /g) || []).length;
+  const before = (await statusJson()).apps.chat.accepted_h2;
+  const ch = await newContext({ ignoreHTTPSErrors: true });
+  const cp = await newContext();
+  const h = await openChat(ch, "Hana", room, null, tlsBase());
+  check(await h.evaluate(() => performance.getEntriesByType("navigation")[0].nextHopProtocol) === "h2",
+    "the https page did not load over h2");
+  const p = await openChat(cp, "Piet", room);
+  await waitMember(h, "Piet");
+  await send(h, "sent over an HTTP/2 stream");
+  await waitText(p, "sent over an HTTP/2 stream");
+  await send(p, "answered over HTTP/1.1");
+  await waitText(h, "answered over HTTP/1.1");
+  check((await statusJson()).apps.chat.accepted_h2 === before + 1, "status: accepted_h2 did not count Hana's WebSocket");
+  // A graceful restart closes the h2 stream with 1001 (its access log line
+  // appears) and mod_http2 sends GOAWAY; the page reconnects and goes on.
+  // Chromium puts a WebSocket on HTTP/2 only when an h2 connection to the
+  // host is open already, so this reconnect may go over HTTP/1.1: either works.
+  await recordStates(h);
+  const r = instance("reload");
+  check(r.status === 0, `instance.sh reload failed: ${r.stderr}`);
+  await h.waitForFunction(() => window.__states.at(-1) === "live" && window.__states.includes("reconnecting"), null, { timeout: 20_000 });
+  await waitLive(p);
+  await send(h, "after the restart");
+  await waitText(p, "after the restart");
+  check(h2Lines() === 1, `access log: ${h2Lines()} HTTP/2 WebSockets of Hana's ended, want 1 (closed by the restart)`);
+  await ch.close();
+  await cp.close();
+});
+
 // pusher-js and the `pusher` server library come from tests/pusher/ (pinned
 // there); installed here when missing, before any timer runs (setup.sh
 // prints nothing and returns at once when they are present).
@@ -1008,6 +1059,7 @@ test("pusher-js", async () => {
 async function main() {
   fs.mkdirSync(shots, { recursive: true });
   port = await freePort();
+  tlsPort = await freePort();
   let t = Date.now();
   startApache();
   timings.push(["apache-start", Date.now() - t]);
