@@ -361,6 +361,20 @@ const char* set_batch_window(cmd_parms* cmd, void*, const char* arg) {
   // One hub per child serves every chat endpoint: a server-wide setting.
   const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
   if (err) return err;
+  // Microseconds too ("250us"): the useful settings are below a millisecond.
+  const size_t len = strlen(arg);
+  if (len > 2 && strcmp(arg + len - 2, "us") == 0) {
+    char* end = nullptr;
+    errno = 0;
+    const long long us = std::strtoll(arg, &end, 10);
+    if (end != arg + len - 2 || errno != 0 || us < 0 || !std::isdigit(static_cast<unsigned char>(*arg)))
+      return apr_psprintf(cmd->pool, "%s: '%s' is not a duration (milliseconds, or with us/ms/s)",
+                          cmd->directive->directive, arg);
+    if (us > apr_time_from_msec(100))
+      return apr_psprintf(cmd->pool, "%s: %s is too long (at most 100 ms)", cmd->directive->directive, arg);
+    sconf(cmd)->batch_window = static_cast<apr_interval_time_t>(us);
+    return nullptr;
+  }
   return parse_duration(cmd, arg, apr_time_from_msec(100), &sconf(cmd)->batch_window, "ms");
 }
 
@@ -417,7 +431,7 @@ const command_rec directives[] = {
     {"WSBridgeIdleTimeout", fn(set_idle), nullptr, WSB_DIR, TAKE1, "close a peer silent this long (default 75s; 0 = off)"},
     {"WSBridgeDeflate", fn(set_deflate), nullptr, WSB_DIR, FLAG, "accept permessage-deflate: clients may send compressed messages (default On)"},
     {"WSBridgeHubWrites", fn(set_hub_writes), nullptr, WSB_DIR, FLAG, "let the hub write to plain (non-TLS) sockets itself instead of waking the connection's thread (default On)"},
-    {"WSBridgeBatchWindow", fn(set_batch_window), nullptr, RSRC_CONF, TAKE1, "while chat events keep coming, hand them to each connection at most once per this window (default 2ms; 0 = at once)"},
+    {"WSBridgeBatchWindow", fn(set_batch_window), nullptr, RSRC_CONF, TAKE1, "0 (default): chat events go out as soon as the hub applies them; a time (e.g. 500us, 1ms): while events keep coming, hand them to each connection at most once per this window"},
     {"WSBridgeHistorySize", fn(set_history), nullptr, RSRC_CONF, TAKE1, "events kept per chat room (default 100)"},
     {"WSBridgePresenceLimit", fn(set_presence_limit), nullptr, RSRC_CONF, TAKE1, "chat rooms above this many members list this many names and fold joins/leaves into presence counts (default 100; off = no limit)"},
     {"WSBridgeMaxTextLength", fn(set_text_length), nullptr, WSB_DIR, TAKE1, "longest chat text in bytes (default 4096)"},

@@ -65,7 +65,7 @@ struct Limits {
   static constexpr int kHistory = 100;
   static constexpr int kPresenceLimit = 100;
   static constexpr int kTextLength = 4096;
-  static constexpr apr_interval_time_t kBatchWindow = 1000;  // 1 ms
+  static constexpr apr_interval_time_t kBatchWindow = 0;  // adaptive: no deliberate delay
   static constexpr apr_interval_time_t kBackendTimeout = apr_time_from_sec(10);
 };
 

@@ -23,10 +23,13 @@ class HubThread {
  public:
   // Starts reading after `cursor` (0: from the oldest record the bus keeps,
   // so a new process rebuilds room history from the log).
-  // batch_window_us: while records keep coming, the frames they produce are
-  // handed to the sessions (written or woken) at most once per this window;
-  // the first record after a quiet spell goes out at once. 0: every batch
-  // is handed out as soon as it is applied.
+  // batch_window_us 0 (adaptive): every batch is handed to the sessions
+  // (written or woken) as soon as it is applied, with no deliberate delay;
+  // records that arrive during a hand-over join it for the sessions it has
+  // not reached yet, so only what is already waiting is coalesced.
+  // batch_window_us > 0 trades latency for CPU: while records keep coming,
+  // the frames they produce are handed out at most once per this window
+  // (the first record after a quiet spell still goes out at once).
   HubThread(Bus& bus, BusConsumer& consumer, uint64_t cursor = 0, int64_t batch_window_us = 0);
   ~HubThread();  // stops and joins
   HubThread(const HubThread&) = delete;
