@@ -1,8 +1,11 @@
-// HubThread's batch window: the first record after a quiet spell is handed
-// out at once; records that follow within the window are held and handed out
-// together when it ends. Over a real ShmBus; generous time bounds (the
+// HubThread's batching. By default (no window) every batch goes out at once
+// and records that arrive during a hand-over join it. With a window, the
+// first record after a quiet spell is handed out at once; records that
+// follow within the window are held and handed out together when it ends. Over a real ShmBus; generous time bounds (the
 // window is 300 ms, the checks allow for a loaded machine and sanitizers).
 #include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <memory>
@@ -118,4 +121,86 @@ TEST(HubThread, StoppingHandsOutWhatIsHeld) {
   CHECK(ms_since(t) < 1500);  // the hold is interrupted by stop()
   CHECK_TRUE(woken_within(*f.consumer.q, 0));
   CHECK(take(*f.consumer.q) == std::vector<std::string>{"held"});
+}
+
+namespace {
+// One lent socket per member (SOCK_SEQPACKET: one packet per write). The
+// first record published on the bus makes its apply() publish another, which
+// thus arrives while the hub is about to hand the first one out.
+class ChainingConsumer : public BusConsumer {
+ public:
+  struct Member {
+    int fds[2] = {-1, -1};
+    SessionStats stats;
+    std::shared_ptr<OutboundQueue> q = std::make_shared<OutboundQueue>(1 << 20);
+  };
+  Bus* bus = nullptr;
+  std::vector<std::unique_ptr<Member>> members;
+  explicit ChainingConsumer(size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      auto m = std::make_unique<Member>();
+      CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_SEQPACKET, 0, m->fds));
+      m->q->enable_direct(m->fds[0], &m->stats);
+      members.push_back(std::move(m));
+    }
+  }
+  ~ChainingConsumer() override {
+    for (auto& m : members) {
+      m->q->close();
+      close(m->fds[0]);
+      close(m->fds[1]);
+    }
+  }
+  void apply(uint64_t, std::string_view payload) override {
+    for (auto& m : members) {
+      bool owed = false;
+      m->q->push_deferred(make_frame(std::string(payload)), &owed);
+      if (owed) WakeBatch::current()->defer(m->q);
+    }
+    if (payload == "a") bus->publish("b");
+  }
+  void on_overrun(uint64_t, uint64_t) override {}
+};
+
+// Packets readable on fd within ms, until `frames` frames have arrived.
+std::vector<std::string> packets(int fd, size_t frames, int ms) {
+  std::vector<std::string> out;
+  size_t got = 0;
+  Clock::time_point until = Clock::now() + std::chrono::milliseconds(ms);
+  char buf[4096];
+  while (got < frames && Clock::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) != 1) continue;
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) break;
+    out.emplace_back(buf, static_cast<size_t>(n));
+    got += static_cast<size_t>(n);  // one byte per frame
+  }
+  return out;
+}
+}  // namespace
+
+TEST(HubThread, ByDefaultARecordArrivingDuringAHandOverJoinsIt) {
+  std::string error;
+  std::unique_ptr<ShmBus> bus(ShmBus::create(ShmBus::kMinCapacity, &error));
+  CHECK_TEXT(bus != nullptr, error.c_str());
+  void* base = bus->base();
+  const size_t size = bus->mapping_size();
+  {
+    ChainingConsumer consumer(2 * WakeBatch::kBetweenEvery);
+    consumer.bus = bus.get();
+    HubThread hub(*bus, consumer, 0, 0);
+    bus->publish("a");
+    for (size_t i = 0; i < consumer.members.size(); ++i) {
+      const std::vector<std::string> got = packets(consumer.members[i]->fds[1], 2, 2000);
+      if (i < WakeBatch::kBetweenEvery)
+        CHECK(got == (std::vector<std::string>{"a", "b"}));  // written before "b" came
+      else
+        CHECK(got == std::vector<std::string>{"ab"});  // not reached yet: one write
+      CHECK_FALSE(woken_within(*consumer.members[i]->q, 0));
+    }
+    hub.stop();
+  }
+  bus.reset();
+  ShmBus::destroy(base, size);
 }
