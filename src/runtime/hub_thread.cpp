@@ -10,8 +10,13 @@
 
 namespace wsb {
 
-HubThread::HubThread(Bus& bus, BusConsumer& consumer, uint64_t cursor, int64_t batch_window_us)
-    : bus_(bus), consumer_(consumer), batch_window_us_(batch_window_us), cursor_(cursor) {
+HubThread::HubThread(Bus& bus, BusConsumer& consumer, uint64_t cursor, int64_t batch_window_us,
+                     size_t busy_records)
+    : bus_(bus),
+      consumer_(consumer),
+      batch_window_us_(batch_window_us),
+      busy_records_(std::max<size_t>(1, busy_records)),
+      cursor_(cursor) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -76,6 +81,8 @@ void HubThread::run() {
     merged += more.size();
   };
   int64_t last_flush_us = 0;
+  size_t applied = 0;        // records applied since the last hand-over
+  size_t last_handover = 0;  // records the last hand-over carried
   while (!stopping_.load(std::memory_order_acquire)) {
     int64_t now = monotonic_ms();
     if (now >= next_tick) {
@@ -83,13 +90,15 @@ void HubThread::run() {
       next_tick = now + kTickMs;
     }
     BusReadResult rr = read_and_apply(batch, kMaxBatch);
+    applied += batch.size();
     if (deliveries.pending()) {
-      if (batch_window_us_ > 0) {
+      if (batch_window_us_ > 0 && last_handover >= busy_records_) {
         const int64_t due_us = last_flush_us + batch_window_us_;
-        if (monotonic_us() < due_us && batch.size() < kMaxBatch) {
-          // Opted in (WSBridgeBatchWindow): the previous hand-over was
-          // moments ago, so let more records join this one, like Nagle's
-          // algorithm but bounded by the window.
+        if (monotonic_us() < due_us && applied < kMaxBatch) {
+          // Under load (the last hand-over carried many records, so they
+          // were queuing anyway): the previous hand-over was moments ago,
+          // so let more records join this one, like Nagle's algorithm but
+          // bounded by the window.
           hold_until(due_us);
           continue;
         }
@@ -97,6 +106,8 @@ void HubThread::run() {
       // Otherwise no deliberate delay: what was applied goes out now.
       merged = 0;
       deliveries.flush(merge_arrivals);
+      last_handover = applied + merged;
+      applied = 0;
       last_flush_us = monotonic_us();
     }
     if (batch.empty() && !rr.overrun) {

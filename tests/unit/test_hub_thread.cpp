@@ -77,7 +77,7 @@ TEST_GROUP(HubThread) {};
 TEST(HubThread, WithinTheWindowRecordsAreHeldAndHandedOutTogether) {
   Fixture f;
   CHECK_TEXT(f.bus != nullptr, f.error.c_str());
-  HubThread hub(*f.bus, f.consumer, 0, 300 * 1000);
+  HubThread hub(*f.bus, f.consumer, 0, 300 * 1000, 1);  // held after every hand-over
 
   // Quiet until now: the first record is not delayed by the window.
   f.bus->publish("first");
@@ -92,6 +92,36 @@ TEST(HubThread, WithinTheWindowRecordsAreHeldAndHandedOutTogether) {
   CHECK_TRUE(woken_within(*f.consumer.q, 2000));
   CHECK(ms_since(flushed) >= 200);
   CHECK(take(*f.consumer.q) == (std::vector<std::string>{"second", "third"}));
+  hub.stop();
+}
+
+TEST(HubThread, OnlyAfterABusyHandOverIsTheNextOneHeld) {
+  Fixture f;
+  CHECK_TEXT(f.bus != nullptr, f.error.c_str());
+  // Queued before the hub starts: its first hand-over carries all of them.
+  std::vector<std::string> burst;
+  for (size_t i = 0; i < HubThread::kDefaultBusyRecords; ++i) {
+    burst.push_back("b" + std::to_string(i));
+    f.bus->publish(burst.back());
+  }
+  HubThread hub(*f.bus, f.consumer, 0, 1000 * 1000);  // 1 s
+  CHECK_TRUE(woken_within(*f.consumer.q, 1000));
+  Clock::time_point flushed = Clock::now();
+  CHECK(take(*f.consumer.q) == burst);
+
+  // Busy: the next record waits for the window since that hand-over.
+  f.bus->publish("held");
+  CHECK_FALSE(woken_within(*f.consumer.q, 300));
+  CHECK_TRUE(woken_within(*f.consumer.q, 3000));
+  CHECK(ms_since(flushed) >= 700);
+  CHECK(take(*f.consumer.q) == std::vector<std::string>{"held"});
+
+  // That hand-over carried one record: light load again, nothing is held.
+  for (int i = 0; i < 3; ++i) {
+    f.bus->publish("r" + std::to_string(i));
+    CHECK_TRUE(woken_within(*f.consumer.q, 250));  // held, it would take ~1 s
+    CHECK(take(*f.consumer.q) == std::vector<std::string>{"r" + std::to_string(i)});
+  }
   hub.stop();
 }
 
@@ -110,7 +140,7 @@ TEST(HubThread, WithoutAWindowEveryBatchGoesOutAtOnce) {
 TEST(HubThread, StoppingHandsOutWhatIsHeld) {
   Fixture f;
   CHECK_TEXT(f.bus != nullptr, f.error.c_str());
-  auto hub = std::make_unique<HubThread>(*f.bus, f.consumer, 0, 5 * 1000 * 1000);  // 5 s
+  auto hub = std::make_unique<HubThread>(*f.bus, f.consumer, 0, 5 * 1000 * 1000, 1);  // 5 s
   f.bus->publish("first");
   CHECK_TRUE(woken_within(*f.consumer.q, 250));
   take(*f.consumer.q);
