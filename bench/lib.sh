@@ -83,9 +83,12 @@ BENCH_INSTANCES=()
 
 # The chat rate limit must not refuse the load: the default (20 msg/s per
 # connection, burst 40) would close S2's senders with 1008.
+# BENCH_WSBRIDGE_CONF: more configuration text for the module's fan-out
+# instance (S1, S2), e.g. "WSBridgeBatchWindow 500us" to try a setting.
 WSBRIDGE_FANOUT_CONF='<Location /ws/chat>
   WSBridgeRateLimit 100000 100000
 </Location>'
+[ -n "${BENCH_WSBRIDGE_CONF:-}" ] && WSBRIDGE_FANOUT_CONF+=$'\n'$BENCH_WSBRIDGE_CONF
 
 # Waits until DIR/PIDFILE names a running master with at least N children.
 bench_wait_children() {

@@ -41,6 +41,8 @@
 # BENCH_PEERS="nchan node" (add node-direct for the hub without Apache);
 # NCHAN_WORKERS (1: nchan's inter-worker IPC made its latency 10x worse
 # with 2 on a 2-CPU machine; see docs/benchmark.md).
+# BENCH_WSBRIDGE_CONF: more configuration for the module's S1/S2 instance,
+# e.g. "WSBridgeBatchWindow 1ms 1" (the curve in docs/benchmark.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "$root" && mkdir -p "${BUILD:-build}" && cd "${BUILD:-build}" && pwd)

@@ -162,7 +162,8 @@ bool ChatService::ensure_started(server_rec* s) {
   // otherwise miss the presence members who joined elsewhere).
   engine_->enable_pusher(std::make_unique<PusherFrames>(), owner_key(static_cast<int>(getpid())));
   webhooks_ = start_pusher_webhooks(ap_server_conf);  // the hub hands it hooks from its first record
-  hub_ = std::make_unique<HubThread>(*bus, *this, 0, batch_window(server_config(s)));
+  const ServerConfig* sc = server_config(s);
+  hub_ = std::make_unique<HubThread>(*bus, *this, 0, batch_window(sc), static_cast<size_t>(batch_busy_records(sc)));
   started_.store(true, std::memory_order_release);
   ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "wsbridge: chat hub started in child %d", (int)getpid());
   return true;

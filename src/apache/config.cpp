@@ -38,6 +38,7 @@ size_t presence_limit(const ServerConfig* s) {
 }
 apr_off_t bus_size(const ServerConfig* s) { return s->bus_size >= 0 ? s->bus_size : Limits::kBusSize; }
 apr_interval_time_t batch_window(const ServerConfig* s) { return s->batch_window >= 0 ? s->batch_window : Limits::kBatchWindow; }
+int batch_busy_records(const ServerConfig* s) { return s->batch_busy > 0 ? s->batch_busy : Limits::kBatchBusyRecords; }
 
 void* create_dir_config(apr_pool_t* p, char*) {
   auto* d = static_cast<DirConfig*>(apr_pcalloc(p, sizeof(DirConfig)));
@@ -87,6 +88,7 @@ void* create_server_config(apr_pool_t* p, server_rec*) {
   s->history_size = -1;
   s->presence_limit = -1;
   s->batch_window = -1;
+  s->batch_busy = 0;
   return s;
 }
 
@@ -105,6 +107,7 @@ void* merge_server_config(apr_pool_t* p, void* basev, void* addv) {
   m->history_size = add->history_size >= 0 ? add->history_size : base->history_size;
   m->presence_limit = add->presence_limit != -1 ? add->presence_limit : base->presence_limit;
   m->batch_window = add->batch_window >= 0 ? add->batch_window : base->batch_window;
+  m->batch_busy = add->batch_busy > 0 ? add->batch_busy : base->batch_busy;
   return m;
 }
 
@@ -408,10 +411,29 @@ const char* set_bus_size(cmd_parms* cmd, void*, const char* arg) {
   return parse_size(cmd, arg, 64 << 10, apr_off_t(1) << 30, &sconf(cmd)->bus_size);
 }
 
-const char* set_batch_window(cmd_parms* cmd, void*, const char* arg) {
+const char* set_batch_window(cmd_parms* cmd, void*, const char* arg, const char* busy) {
   // One hub per child serves every chat endpoint: a server-wide setting.
   const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
   if (err) return err;
+  if (busy) {
+    int n = 0;
+    if ((err = parse_int(cmd, busy, 1, 256, &n))) return err;
+    sconf(cmd)->batch_busy = n;
+  }
+  // Microseconds too ("250us"): the useful settings are below a millisecond.
+  const size_t len = strlen(arg);
+  if (len > 2 && strcmp(arg + len - 2, "us") == 0) {
+    char* end = nullptr;
+    errno = 0;
+    const long long us = std::strtoll(arg, &end, 10);
+    if (end != arg + len - 2 || errno != 0 || us < 0 || !std::isdigit(static_cast<unsigned char>(*arg)))
+      return apr_psprintf(cmd->pool, "%s: '%s' is not a duration (milliseconds, or with us/ms/s)",
+                          cmd->directive->directive, arg);
+    if (us > apr_time_from_msec(100))
+      return apr_psprintf(cmd->pool, "%s: %s is too long (at most 100 ms)", cmd->directive->directive, arg);
+    sconf(cmd)->batch_window = static_cast<apr_interval_time_t>(us);
+    return nullptr;
+  }
   return parse_duration(cmd, arg, apr_time_from_msec(100), &sconf(cmd)->batch_window, "ms");
 }
 
@@ -469,7 +491,7 @@ const command_rec directives[] = {
     {"WSBridgeIdleTimeout", fn(set_idle), nullptr, WSB_DIR, TAKE1, "close a peer silent this long (default 75s; 0 = off)"},
     {"WSBridgeDeflate", fn(set_deflate), nullptr, WSB_DIR, FLAG, "accept permessage-deflate: clients may send compressed messages (default On)"},
     {"WSBridgeHubWrites", fn(set_hub_writes), nullptr, WSB_DIR, FLAG, "let the hub write to plain (non-TLS) sockets itself instead of waking the connection's thread (default On)"},
-    {"WSBridgeBatchWindow", fn(set_batch_window), nullptr, RSRC_CONF, TAKE1, "while chat events keep coming, hand them to each connection at most once per this window (default 2ms; 0 = at once)"},
+    {"WSBridgeBatchWindow", fn(set_batch_window), nullptr, RSRC_CONF, TAKE12, "time [records]: after a hand-over of at least records chat events (default 8), the hub holds the next one until this long after it (default 1ms; 0 = never; records 1 = a fixed window)"},
     {"WSBridgeHistorySize", fn(set_history), nullptr, RSRC_CONF, TAKE1, "events kept per chat room (default 100)"},
     {"WSBridgePresenceLimit", fn(set_presence_limit), nullptr, RSRC_CONF, TAKE1, "chat rooms above this many members list this many names and fold joins/leaves into presence counts (default 100; off = no limit)"},
     {"WSBridgeMaxTextLength", fn(set_text_length), nullptr, WSB_DIR, TAKE1, "longest chat text in bytes (default 4096)"},

@@ -63,6 +63,7 @@ struct ServerConfig {
   int history_size;                   // -1 = unset
   int presence_limit;                 // -1 = unset, -2 = off (no limit)
   apr_interval_time_t batch_window;   // -1 = unset
+  int batch_busy;                     // WSBridgeBatchWindow's records; 0 = unset
 };
 
 // Effective values (defaults applied).
@@ -75,7 +76,8 @@ struct Limits {
   static constexpr int kHistory = 100;
   static constexpr int kPresenceLimit = 100;
   static constexpr int kTextLength = 4096;
-  static constexpr apr_interval_time_t kBatchWindow = 1000;  // 1 ms
+  static constexpr apr_interval_time_t kBatchWindow = 1000;  // 1 ms, only under load
+  static constexpr int kBatchBusyRecords = 8;  // HubThread::kDefaultBusyRecords
   static constexpr apr_interval_time_t kBackendTimeout = apr_time_from_sec(10);
   static constexpr int kPerIpFloor = 64;
 };
@@ -100,6 +102,7 @@ int history_size(const ServerConfig* s);
 size_t presence_limit(const ServerConfig* s);  // SIZE_MAX = off
 apr_off_t bus_size(const ServerConfig* s);
 apr_interval_time_t batch_window(const ServerConfig* s);
+int batch_busy_records(const ServerConfig* s);
 
 void* create_dir_config(apr_pool_t* p, char* dir);
 void* merge_dir_config(apr_pool_t* p, void* base, void* add);

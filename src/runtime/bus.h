@@ -42,6 +42,10 @@ class Bus {
   virtual void wake() = 0;
   // Sequence number of the newest record (0 if none).
   virtual uint64_t last_seq() const = 0;
+  // Whether a record after cursor is known to exist, answered without I/O
+  // (the hub asks it between the writes of one hand-over). False when the
+  // bus cannot tell cheaply: the record then waits for the next read().
+  virtual bool has_after(uint64_t /*cursor*/) const { return false; }
   // Sequence number of the oldest record still readable (0 if none).
   virtual uint64_t first_seq() const = 0;
 };

@@ -2,6 +2,7 @@
 // order, to the consumer (the chat engine), which fans out to local sessions.
 #pragma once
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <thread>
@@ -23,11 +24,17 @@ class HubThread {
  public:
   // Starts reading after `cursor` (0: from the oldest record the bus keeps,
   // so a new process rebuilds room history from the log).
-  // batch_window_us: while records keep coming, the frames they produce are
-  // handed to the sessions (written or woken) at most once per this window;
-  // the first record after a quiet spell goes out at once. 0: every batch
-  // is handed out as soon as it is applied.
-  HubThread(Bus& bus, BusConsumer& consumer, uint64_t cursor = 0, int64_t batch_window_us = 0);
+  // Batching: every batch is handed to the sessions (written or woken) as
+  // soon as it is applied, with no deliberate delay, and records that
+  // arrive during a hand-over join it for the sessions it has not reached
+  // yet, so only what is already waiting is coalesced. Under load, when
+  // the last hand-over carried at least busy_records records (they were
+  // queuing anyway), the next one is held until batch_window_us after it,
+  // so that more records share each write. batch_window_us 0: never held;
+  // busy_records 1: held whenever records keep coming (a fixed window).
+  HubThread(Bus& bus, BusConsumer& consumer, uint64_t cursor = 0, int64_t batch_window_us = 0,
+            size_t busy_records = kDefaultBusyRecords);
+  static constexpr size_t kDefaultBusyRecords = 8;
   ~HubThread();  // stops and joins
   HubThread(const HubThread&) = delete;
   HubThread& operator=(const HubThread&) = delete;
@@ -43,6 +50,7 @@ class HubThread {
   Bus& bus_;
   BusConsumer& consumer_;
   const int64_t batch_window_us_;
+  const size_t busy_records_;
   std::atomic<uint64_t> cursor_;
   std::atomic<uint64_t> overruns_{0};
   std::atomic<bool> stopping_{false};

@@ -65,6 +65,7 @@ class ShmBus final : public Bus {
   bool wait(uint64_t cursor, int timeout_ms) override;
   void wake() override;
   uint64_t last_seq() const override;
+  bool has_after(uint64_t cursor) const override { return last_seq() > cursor; }
   uint64_t first_seq() const override;
 
   void* base() const { return base_; }

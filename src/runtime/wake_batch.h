@@ -32,11 +32,24 @@ class WakeBatch {
   // Each owed queue is written to its socket right here when the session
   // lent it (OutboundQueue::write_direct); only the rest are woken.
   void flush() {
-    for (const auto& q : owed_) {
+    flush([] {});
+  }
+  // The same, calling between() after every kBetweenEvery queues while some
+  // are left. between() may deliver more (the hub applies records that
+  // arrived meanwhile): a queue not yet handed out takes them in the same
+  // write, one already handed out is owed again and handed out before this
+  // returns, in order either way.
+  template <class Between>
+  void flush(Between&& between) {
+    // By index: between() may append to owed_.
+    for (size_t i = 0; i < owed_.size(); ++i) {
+      if (i > 0 && i % kBetweenEvery == 0) between();
+      const std::shared_ptr<OutboundQueue>& q = owed_[i];
       if (!q->write_direct()) q->wake();
     }
     owed_.clear();
   }
+  static constexpr size_t kBetweenEvery = 8;
 
  private:
   static thread_local WakeBatch* current_;

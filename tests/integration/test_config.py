@@ -63,8 +63,10 @@ def test_bad_durations():
 def test_bad_hub_writes_and_batch_window():
     assert_refused("WSBridgeHubWrites maybe", "WSBridgeHubWrites")  # Apache: "must be On or Off"
     assert_refused("WSBridgeDeflate 1", "WSBridgeDeflate")
-    for value in ("abc", "-1", "200ms", "1s"):
+    for value in ("abc", "-1", "200ms", "1s", "us", "-5us", "5.5us", "100001us", "xus"):
         assert_refused(f"WSBridgeBatchWindow {value}", "WSBridgeBatchWindow", value, where="server")
+    for value in ("0", "257", "x"):
+        assert_refused(f"WSBridgeBatchWindow 1ms {value}", "WSBridgeBatchWindow", value, where="server")
     # one hub per child serves every endpoint: refused inside <Location>
     assert_refused("WSBridgeBatchWindow 1ms", "WSBridgeBatchWindow", where="location")
 
@@ -128,7 +130,8 @@ def test_good_values_pass():
         "WSBridgeSecret 0123456789abcdef", "WSBridgeSecret none",
         "WSBridgeHubWrites off", "WSBridgeHubWrites On", "WSBridgeDeflate Off", "WSBridgeDeflate on",
     ]
-    conf = ("WSBridgeMaxConnections 100\nWSBridgeBatchWindow 5\nWSBridgeBatchWindow 0\n"
+    conf = ("WSBridgeMaxConnections 100\nWSBridgeBatchWindow 5\nWSBridgeBatchWindow 250us\n"
+            "WSBridgeBatchWindow 100000us\nWSBridgeBatchWindow 2ms 1\nWSBridgeBatchWindow 0\n"
             "WSBridgeReserveWorkers 0\nWSBridgeReserveWorkers 10\n") + "".join(
         f"<Location /good{i}>\n  SetHandler wsbridge\n  {line}\n</Location>\n"
         for i, line in enumerate(lines))

@@ -230,3 +230,59 @@ TEST(DirectWrite, AHardStopRevokesTheLoanWithoutWaitingForTheSession) {
   CHECK_EQUAL(std::string(), read_all(p.fds[1]));
   registry.remove(p.q);
 }
+
+namespace {
+// A lent socket that keeps message boundaries: one packet per sendmsg().
+struct PacketPair {
+  int fds[2] = {-1, -1};
+  SessionStats stats;
+  std::shared_ptr<OutboundQueue> q = std::make_shared<OutboundQueue>(1u << 20);
+  PacketPair() {
+    CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds));
+    q->enable_direct(fds[0], &stats);
+  }
+  ~PacketPair() {
+    close(fds[0]);
+    close(fds[1]);
+  }
+  std::vector<std::string> packets() {
+    std::vector<std::string> out;
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::recv(fds[1], buf, sizeof buf, MSG_DONTWAIT);
+      if (n <= 0) break;
+      out.emplace_back(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+};
+}  // namespace
+
+// What is delivered during a hand-over (the hub applying records that
+// arrived meanwhile) joins it: queues not reached yet send both frames in
+// one write, queues already written are written again before it ends.
+TEST(DirectWrite, DeliveriesDuringAHandOverJoinIt) {
+  constexpr size_t kQueues = 2 * WakeBatch::kBetweenEvery + 3;
+  std::vector<std::unique_ptr<PacketPair>> pairs;
+  for (size_t i = 0; i < kQueues; ++i) pairs.push_back(std::make_unique<PacketPair>());
+  int calls = 0;
+  {
+    WakeBatch batch;
+    for (auto& p : pairs) deliver(p->q, "a");
+    batch.flush([&] {
+      if (++calls == 1)
+        for (auto& p : pairs) deliver(p->q, "b");
+    });
+    CHECK_FALSE(batch.pending());
+  }
+  CHECK_EQUAL(3, calls);  // after every kBetweenEvery queues while some were left
+  for (size_t i = 0; i < kQueues; ++i) {
+    const std::vector<std::string> got = pairs[i]->packets();
+    if (i < WakeBatch::kBetweenEvery)
+      CHECK(got == (std::vector<std::string>{"a", "b"}));  // written, then owed again
+    else
+      CHECK(got == std::vector<std::string>{"ab"});  // one write for both
+    CHECK_FALSE(woken(*pairs[i]->q));
+    CHECK_EQUAL(2u, pairs[i]->stats.messages_out.load());
+  }
+}
