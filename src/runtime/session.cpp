@@ -280,6 +280,11 @@ uint16_t Session::run() {
   bool alive = flush(true);
   int direct_fd = options_.direct_writes ? transport_.direct_write_fd() : -1;
   if (alive && direct_fd >= 0) queue_->enable_direct(direct_fd, &stats_);
+  // Producers skip the signal while this thread is awake only where they
+  // cannot write to the socket themselves (TLS, HTTP/2, direct writes off):
+  // with hub writes an unsignalled push is also a write not done, and a
+  // session busy reading a flood would let its queue overflow meanwhile.
+  const bool quiet_when_awake = direct_fd < 0;
   // Bytes that arrived with the handshake sit in Apache's (or mod_ssl's)
   // buffers already; the socket will not show them, so read before polling.
   more_input_ = true;
@@ -305,7 +310,7 @@ uint16_t Session::run() {
         holds_buffers() && (timeout < 0 || timeout > idle_release_ms_);
     if (release_when_quiet) timeout = idle_release_ms_;
     int rc = ::poll(fds, 2, timeout);
-    queue_->mark_awake();
+    if (quiet_when_awake) queue_->mark_awake();
     if (rc == 0 && release_when_quiet) release_idle_buffers();
     if (rc < 0) {
       if (errno == EINTR) {  // prefork's stop signal lands here
