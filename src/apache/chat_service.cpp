@@ -239,7 +239,7 @@ void ChatService::on_tick() {
     size_t n = pending_.retry(*bus);
     if (n > 0)
       ap_log_error(APLOG_MARK, APLOG_INFO, 0, log_server_,
-                   "wsbridge: published %zu chat leave(s) held back while the bus was unavailable", n);
+                   "wsbridge: published %" APR_SIZE_T_FMT " chat leave(s) held back while the bus was unavailable", n);
   }
   for (int pid : ps.shared->reap_dead()) {
     ChatRecord r;
