@@ -74,20 +74,6 @@ if [ $stale = 1 ]; then
     -o "$LOADGEN" -lcrypto -lpthread
 fi
 
-free_port() {
-  local p=$1
-  while (exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null; do p=$((p + 1)); done
-  echo "$p"
-}
-idle_pct() {
-  local a b
-  read -r _ a1 a2 a3 a4 a5 a6 a7 a8 _ < /proc/stat
-  sleep 1
-  read -r _ b1 b2 b3 b4 b5 b6 b7 b8 _ < /proc/stat
-  a=$((a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8)); b=$((b1 + b2 + b3 + b4 + b5 + b6 + b7 + b8))
-  echo $(( (b4 + b5 - a4 - a5) * 100 / (b - a > 0 ? b - a : 1) ))
-}
-
 apache_dir=$out/apache
 soketi_dir=$out/soketi
 nchan_dir=$out/nchan
@@ -104,7 +90,7 @@ chmod 755 "$out" "$apache_dir"
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-IDLE=$(idle_pct)
+IDLE=$(bench_idle_pct)
 if [ "$IDLE" -lt 85 ]; then
   echo "WARNING: the machine is only ${IDLE}% idle before the run; figures will be noisy." >&2
   ps -eo pcpu,comm --sort=-pcpu | sed -n 2,4p | sed 's/^/  busy: /' >&2
@@ -112,7 +98,7 @@ fi
 
 CHILDREN=${BENCH_CHILDREN:-1}
 ATHREADS=${BENCH_APACHE_THREADS:-640}
-PORT=$(free_port "${BENCH_PORT:-18780}")
+PORT=$(bench_free_port "${BENCH_PORT:-18780}")
 PORT=$PORT MPM=event CHILDREN=$CHILDREN THREADS=$ATHREADS MAXWORKERS=$((CHILDREN * ATHREADS)) \
   QUIET=1 MODULE=$MODULE "$root/scripts/instance.sh" start "$apache_dir"
 # soketi's default is no limit on client events; Pusher's (and the
@@ -122,7 +108,7 @@ NCHAN_PORT=0
 case " $PEERS " in *" nchan "*)
   command -v nginx >/dev/null && [ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] ||
     { echo "bench-pusher: nginx + nchan are not installed (make bench-compare installs them)" >&2; exit 1; }
-  NCHAN_PORT=$(free_port $((PORT + 1)))
+  NCHAN_PORT=$(bench_free_port $((PORT + 1)))
   bench_nchan_start "$nchan_dir" "$NCHAN_PORT" 2000 1 ;;
 esac
 export BP_NCHAN_PORT=$NCHAN_PORT BP_PEERS=$PEERS
