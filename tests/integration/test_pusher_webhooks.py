@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from harness import BASE, ROOT, Apache, free_port, no_child_crash
 from wsclient import WS
 
+THREADS = 12  # per child (2 children); see clients_in_two_children
 APP_ID, APP_KEY, APP_SECRET = "hookapp", "hookkey", "hook-secret-0123456789abcdef"
 PHP_ID, PHP_KEY, PHP_SECRET = "phpapp", "phpkey", "php-secret-0123456789abcdefgh"
 PHP_DIR = os.path.join(ROOT, "tests", "integration", "php")
@@ -92,8 +93,11 @@ WSBridgePusherApp {APP_ID} {APP_KEY} {APP_SECRET}
 WSBridgePusherWebhook {APP_ID} http://127.0.0.1:{Env.receiver.port}/hooks?app=1
 WSBridgePusherApp {PHP_ID} {PHP_KEY} {PHP_SECRET}
 WSBridgePusherWebhook {PHP_ID} /tp/pusher_webhook.php channel_occupied client_event
+# No reserve: a child whose workers all hold WebSockets stops accepting, which
+# clients_in_two_children relies on to reach the other child.
+WSBridgeReserveWorkers 0
 """
-    Env.apache = Apache(extra_conf=conf, children=2, threads=32,
+    Env.apache = Apache(extra_conf=conf, children=2, threads=THREADS,
                         env={"PHP": "1", "WSB_WEBHOOK_LOG": Env.php_log, "WSB_WEBHOOK_KEY": PHP_KEY,
                              "WSB_WEBHOOK_SECRET": PHP_SECRET}).start()
 
@@ -149,30 +153,33 @@ def process_of(client):
     return client.socket_id.split(".")[0]
 
 
-def clients_in_two_children(n=2, tries=200, key=APP_KEY):
-    """n connections in each of two different children (the MPM picks the
-    child; a connection to a child that has its n already is closed)."""
-    by_child = {}
-    for _ in range(tries):
-        c = Client(key)
-        group = by_child.setdefault(process_of(c), [])
-        if len(group) >= n:
-            # mpm_event may hand a burst to one listener: wait a little
-            # longer each time (bounded: 200 tries, about 20 s at most).
-            c.close()
-            time.sleep(0.1)
-            continue
-        group.append(c)
-        full = [g for g in by_child.values() if len(g) >= n]
-        if len(full) >= 2:
-            keep = full[0] + full[1]
-            for g in by_child.values():
-                for x in g:
-                    if x not in keep:
-                        x.close()
-            return full[0], full[1]
-    for g in by_child.values():
-        for x in g:
+def clients_in_two_children(n=2, key=APP_KEY):
+    """n connections in each of two different children. The MPM picks the
+    child, and mpm_event may hand every accept to one child while it has an
+    idle worker; so a connection to a child that has its n already is held
+    open (a filler) until both groups are complete. With no worker reserve
+    (see setup_module) a child whose THREADS workers all hold WebSockets stops
+    accepting, so the other child must take the next one: complete within
+    2 x THREADS connections whatever the MPM does."""
+    by_child, fillers = {}, []
+    try:
+        for _ in range(2 * THREADS + 2 * n):
+            c = Client(key)
+            group = by_child.setdefault(process_of(c), [])
+            if len(group) >= n:
+                fillers.append(c)
+                continue
+            group.append(c)
+            full = [g for g in by_child.values() if len(g) >= n]
+            if len(full) >= 2:
+                keep = full[0] + full[1]
+                for g in by_child.values():
+                    fillers.extend(x for x in g if x not in keep)
+                return full[0], full[1]
+        for g in by_child.values():
+            fillers.extend(g)
+    finally:
+        for x in fillers:
             x.close()
     raise AssertionError("the connections did not spread over two children")
 
