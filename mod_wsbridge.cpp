@@ -18,6 +18,7 @@
 #include "apache/pusher_handler.h"
 #include "apache/config.h"
 #include "apache/deferred_session.h"
+#include "apache/filter_transport.h"
 #include "apache/handler.h"
 #include "apache/http2_workers.h"
 #include "apache/per_ip_limit.h"
@@ -161,6 +162,7 @@ void register_hooks(apr_pool_t*) {
   ap_hook_handler(pusher_api_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
   register_status_hooks();
   register_backend_filters();
+  wsb::FilterTransport::register_filters();
 }
 
 }  // namespace

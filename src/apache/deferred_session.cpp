@@ -102,6 +102,7 @@ int run_deferred_session(conn_rec* c) {
   uint16_t code = 0;
   {
     FilterTransport transport(c, plan->fd);
+    transport.allow_tls_hub_writes();  // echo and chat use the connection for nothing else
     // Reading through mod_ssl (or another filter) allocates a block per
     // read from the connection's allocator: let it keep those for reuse, up
     // to MaxMemFree, instead of mapping and unmapping one per read. A plain
@@ -112,7 +113,7 @@ int run_deferred_session(conn_rec* c) {
     if (debug_logged(c))
       ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c, "wsbridge: upgraded %s (app %s, hub writes %s)",
                     plan->uri.c_str(), app_name(plan->app),
-                    !plan->hub_writes ? "off" : transport.direct_write_fd() >= 0 ? "on" : "not possible here");
+                    !plan->hub_writes ? "off" : transport.hub_writes_possible() ? "on" : "not possible here");
     EchoApp echo;
     std::unique_ptr<ChatApp> chat_app;
     if (plan->app == AppKind::Chat) {

@@ -20,6 +20,7 @@ APLOG_USE_MODULE(wsbridge);
 namespace wsb {
 
 namespace {
+ap_filter_rec_t* g_tap = nullptr;
 constexpr size_t kFirstRead = 2048;
 // The largest payload of one TLS record (RFC 8446 §5.1; RFC 5246 §6.2.1):
 // one SSL_write of this many bytes is one record.
@@ -54,12 +55,25 @@ FilterTransport::FilterTransport(conn_rec* c, int poll_fd)
   for (ap_filter_t* o = c->output_filters; o; o = o->next) {
     if (o->frec && o->frec->name && strcasecmp(o->frec->name, "ssl/tls filter") == 0) coalesce_ = true;
   }
+  // TLS hub writes (see the header): mod_ssl first, then at most mod_logio's
+  // counter, then the core filter writing to the polled socket.
+  if (coalesce_ && socket_polled && f && strcasecmp(f->frec->name, "ssl/tls filter") == 0) {
+    ap_filter_t* below = f->next;
+    if (below && below->frec->name && strcasecmp(below->frec->name, "log_input_output") == 0) below = below->next;
+    if (below && !below->next && below->frec == ap_core_output_filter_handle) {
+      tls_direct_ok_ = true;
+      socket_fd_ = os;
+    }
+  }
   // An HTTP/2 stream (RFC 8441): mod_http2 answers the first read with an
   // EOS that ends the internal GET's empty body, not the stream.
   upgrade_eos_pending_ = c->master != nullptr;
 }
 
 FilterTransport::~FilterTransport() {
+  // The connection outlives the session (mod_ssl's close_notify goes down
+  // the chain later): the tap must not point at this object any more.
+  if (tap_) ap_remove_output_filter(tap_);
   apr_brigade_destroy(in_);
   apr_brigade_destroy(out_);
 }
@@ -231,6 +245,84 @@ bool FilterTransport::write_coalesced(const std::vector<FramePtr>& frames) {
   }
   if (used) add(buf.get(), used);
   return pass(true);
+}
+
+}  // namespace wsb
+
+namespace wsb {
+
+void FilterTransport::register_filters() {
+  // Right below mod_ssl's "SSL/TLS Filter" (AP_FTYPE_CONNECTION + 5),
+  // above mod_logio (AP_FTYPE_NETWORK - 1) and the core filter.
+  g_tap = ap_register_output_filter("WSBRIDGE_TLS_TAP", tap_filter, nullptr,
+                                    static_cast<ap_filter_type>(AP_FTYPE_CONNECTION + 6));
+}
+
+// Passes everything on, except while the hub encodes a batch: then the
+// records mod_ssl made are copied out (they are transient buckets over
+// mod_ssl's buffer) and flushes stop here.
+apr_status_t FilterTransport::tap_filter(ap_filter_t* f, apr_bucket_brigade* bb) {
+  auto* self = static_cast<FilterTransport*>(f->ctx);
+  if (!self || !self->capture_) return ap_pass_brigade(f->next, bb);
+  apr_status_t rv = APR_SUCCESS;
+  while (!APR_BRIGADE_EMPTY(bb)) {
+    apr_bucket* b = APR_BRIGADE_FIRST(bb);
+    if (!APR_BUCKET_IS_METADATA(b) && rv == APR_SUCCESS) {
+      const char* data;
+      apr_size_t len;
+      rv = apr_bucket_read(b, &data, &len, APR_BLOCK_READ);
+      if (rv == APR_SUCCESS) self->capture_->append(data, len);
+    }
+    apr_bucket_delete(b);
+  }
+  return rv;
+}
+
+DirectEncoder* FilterTransport::direct_encoder(int* fd) {
+  if (!tls_direct_ok_ || !tls_hub_writes_allowed_ || !g_tap) return nullptr;
+  if (!tap_) {
+    tap_ = ap_add_output_filter_handle(g_tap, this, nullptr, c_);
+    // The tap must sit directly below mod_ssl, or it would catch bytes
+    // another filter still has to see: otherwise no hub writes.
+    ap_filter_t* ssl = c_->output_filters;
+    if (!tap_ || ssl == tap_ || ssl->next != tap_) {
+      if (tap_) ap_remove_output_filter(tap_);
+      tap_ = nullptr;
+      tls_direct_ok_ = false;
+      return nullptr;
+    }
+  }
+  *fd = socket_fd_;
+  return this;
+}
+
+bool FilterTransport::ready() const {
+  // Bytes the core filter set aside (a write the socket did not take, or
+  // mod_ssl's own output during a read) must go out before any the hub
+  // sends; the session's next write, which flushes, sends them.
+  return !c_->data_in_output_filters && !c_->aborted;
+}
+
+bool FilterTransport::encode(const std::vector<FramePtr>& frames, std::string& out) {
+  capture_ = &out;
+  const bool ok = write_coalesced(frames);
+  capture_ = nullptr;
+  return ok;
+}
+
+bool FilterTransport::write_encoded(const std::vector<FramePtr>& bytes) {
+  if (!tap_) return false;
+  for (const auto& b : bytes) {
+    APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_transient_create(b->data(), b->size(), c_->bucket_alloc));
+  }
+  APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_flush_create(c_->bucket_alloc));
+  apr_status_t rv = ap_pass_brigade(tap_->next, out_);
+  apr_brigade_cleanup(out_);
+  if (rv != APR_SUCCESS || c_->aborted) {
+    ap_log_cerror(APLOG_MARK, APLOG_DEBUG, rv, c_, "wsbridge: write failed");
+    return false;
+  }
+  return true;
 }
 
 }  // namespace wsb

@@ -19,16 +19,36 @@
 // one buffer, whole records of a large frame passed in place: ceil(bytes /
 // 16 KiB) records per batch, the fewest TLS allows. Plain connections keep
 // one zero-copy bucket per shared frame.
+//
+// Hub writes over TLS: the hub writes a batch to a TLS session's socket
+// itself, as it does to a plain one, instead of waking the session's thread
+// for every delivery. mod_ssl still makes every byte: the batch goes down
+// the connection's output chain as the session would send it, and a small
+// filter right below mod_ssl (WSBRIDGE_TLS_TAP) catches the records mod_ssl
+// passes down and hands them to the hub, which sends them with a
+// non-blocking send(); what the socket does not take, the session writes
+// later below mod_ssl (write_encoded), in order. mod_ssl's filter and the
+// connection's bucket allocator are not thread-safe: the hub encodes only
+// under the session's write lock, which the session holds for every read
+// and write of its own (Session, encoded_direct_). Only where the output
+// chain is mod_ssl, optionally mod_logio's counter, and the core filter,
+// and only for apps that use the connection for nothing else (not the
+// backend bridge, whose sub-requests use the connection's allocator).
 #pragma once
 #include <httpd.h>
 #include <util_filter.h>
+
+#include <string>
 
 #include "runtime/transport.h"
 
 namespace wsb {
 
-class FilterTransport : public Transport {
+class FilterTransport : public Transport, private DirectEncoder {
  public:
+  // At start-up: registers the filter below mod_ssl (see the top).
+  static void register_filters();
+
   // poll_fd: the descriptor from ap_get_pollfd_from_conn().
   FilterTransport(conn_rec* c, int poll_fd);
   ~FilterTransport() override;
@@ -37,6 +57,13 @@ class FilterTransport : public Transport {
   bool write(const std::vector<FramePtr>& frames) override;
   int poll_fd() const override { return fd_; }
   int direct_write_fd() const override { return direct_fd_; }
+  DirectEncoder* direct_encoder(int* fd) override;
+  bool write_encoded(const std::vector<FramePtr>& bytes) override;
+  // The app uses this connection for nothing but the session's reads and
+  // writes, so the hub may encode for it (see the top; off by default).
+  void allow_tls_hub_writes() { tls_hub_writes_allowed_ = true; }
+  // Whether the hub may write to this connection (plain or TLS); for logs.
+  bool hub_writes_possible() const { return direct_fd_ >= 0 || (tls_direct_ok_ && tls_hub_writes_allowed_); }
   // Whether reads will go to the socket directly once the core filter has
   // nothing buffered (see the top of this file).
   bool reads_socket_directly() const { return direct_read_ok_; }
@@ -51,6 +78,9 @@ class FilterTransport : public Transport {
   ReadStatus take_core_input(std::string& buf, size_t max);
   bool write_coalesced(const std::vector<FramePtr>& frames);
   bool pass(bool flush);
+  bool ready() const override;
+  bool encode(const std::vector<FramePtr>& frames, std::string& out) override;
+  static apr_status_t tap_filter(ap_filter_t* f, apr_bucket_brigade* bb);
 
   conn_rec* c_;
   int fd_;
@@ -60,6 +90,11 @@ class FilterTransport : public Transport {
   bool own_input_ = false;
   bool coalesce_ = false;        // mod_ssl is in the output chain
   bool upgrade_eos_pending_ = false;  // HTTP/2 stream: the first EOS is not the end
+  bool tls_direct_ok_ = false;   // the output chain is mod_ssl [, mod_logio], core
+  bool tls_hub_writes_allowed_ = false;
+  int socket_fd_ = -1;           // the connection's socket (TLS hub writes)
+  ap_filter_t* tap_ = nullptr;   // WSBRIDGE_TLS_TAP, once installed
+  std::string* capture_ = nullptr;  // while encoding: where the tap puts the records
   apr_bucket_brigade* in_;
   apr_bucket_brigade* out_;
 };

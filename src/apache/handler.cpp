@@ -364,9 +364,12 @@ int upgrade_handler(request_rec* r) {
   uint16_t code = 0;
   {
     FilterTransport transport(c, fd);
+    // The backend bridge runs sub-requests on this connection (its
+    // allocator), so the hub may not encode TLS for it meanwhile.
+    if (app != AppKind::Backend) transport.allow_tls_hub_writes();
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "wsbridge: upgraded %s (app %s, hub writes %s)", r->uri,
                   app == AppKind::Chat ? "chat" : app == AppKind::Backend ? "backend" : app == AppKind::Pusher ? "pusher" : "echo",
-                  !hub_writes(d) ? "off" : transport.direct_write_fd() >= 0 ? "on" : "not possible here");
+                  !hub_writes(d) ? "off" : transport.hub_writes_possible() ? "on" : "not possible here");
     EchoApp echo;
     ChatService& chat = ChatService::get();
     std::unique_ptr<ChatApp> chat_app;

@@ -163,10 +163,11 @@ size_t OutboundQueue::queued_bytes() const {
 
 namespace wsb {
 
-void OutboundQueue::enable_direct(int fd, SessionStats* stats) {
+void OutboundQueue::enable_direct(int fd, SessionStats* stats, DirectEncoder* encoder) {
   std::lock_guard<std::mutex> w(write_mu_);
   direct_fd_.store(fd, std::memory_order_release);
   direct_stats_ = stats;
+  encoder_ = encoder;
 }
 
 namespace {
@@ -201,6 +202,7 @@ bool OutboundQueue::write_direct() {
   if (!w.owns_lock() || !unsent_.empty()) return false;
   const int fd = direct_fd_.load(std::memory_order_acquire);
   if (fd < 0) return false;
+  if (encoder_ && !encoder_->ready()) return false;
   std::vector<FramePtr>& frames = direct_batch_;
   bool overflowed = false;
   drain(frames, &overflowed);
@@ -208,6 +210,23 @@ bool OutboundQueue::write_direct() {
     // The session cuts the slow client off; it drops what was queued too.
     frames.clear();
     return false;
+  }
+  // Encoded (TLS): the batch becomes one buffer of records, counted as
+  // delivered here: once encoded it is part of the stream, and whatever the
+  // socket does not take goes out through the session, in order.
+  size_t messages = 0, payload = 0;
+  if (encoder_ && !frames.empty()) {
+    messages = frames.size();
+    for (const auto& f : frames) payload += f->size();
+    std::string wire;
+    const bool ok = encoder_->encode(frames, wire);
+    frames.clear();
+    if (!ok) {
+      disable_direct();  // a broken connection: the session's next write finds out
+      trim(frames);
+      return false;
+    }
+    frames.push_back(make_frame(std::move(wire)));
   }
   size_t i = 0, offset = 0, bytes = 0;
   bool stalled = false;
@@ -234,10 +253,11 @@ bool OutboundQueue::write_direct() {
       }
     }
   }
+  if (!encoder_) messages = i, payload = bytes;
   if (direct_stats_) {
-    direct_stats_->messages_out.fetch_add(i, std::memory_order_relaxed);
-    direct_stats_->hub_writes.fetch_add(i, std::memory_order_relaxed);
-    direct_stats_->bytes_out.fetch_add(bytes, std::memory_order_relaxed);
+    direct_stats_->messages_out.fetch_add(messages, std::memory_order_relaxed);
+    direct_stats_->hub_writes.fetch_add(messages, std::memory_order_relaxed);
+    direct_stats_->bytes_out.fetch_add(payload, std::memory_order_relaxed);
     if (stalled) direct_stats_->hub_handbacks.fetch_add(1, std::memory_order_relaxed);
   }
   if (stalled) {

@@ -24,6 +24,7 @@
 #include "runtime/event_fd.h"
 #include "runtime/frame.h"
 #include "runtime/session_stats.h"
+#include "runtime/transport.h"
 
 namespace wsb {
 
@@ -77,7 +78,10 @@ class OutboundQueue {
   // Session thread: producers may write queued frames to fd (a connected,
   // non-blocking-capable socket) from now on; what they write is counted in
   // stats.
-  void enable_direct(int fd, SessionStats* stats);
+  // With an encoder (TLS), producers encode each batch before they send it;
+  // what the socket does not take is then encoded bytes, which the session
+  // takes with take_unsent() and writes with Transport::write_encoded().
+  void enable_direct(int fd, SessionStats* stats, DirectEncoder* encoder = nullptr);
   // Producer thread, outside every other lock: writes everything queued to
   // the lent socket. True when nothing is left for the session (all written,
   // or nothing queued); false when the session must be woken instead:
@@ -121,6 +125,7 @@ class OutboundQueue {
   std::mutex write_mu_;
   std::atomic<int> direct_fd_{-1};
   SessionStats* direct_stats_ = nullptr;
+  DirectEncoder* encoder_ = nullptr;
   std::vector<FramePtr> unsent_;   // a producer's partial write, in order
   size_t unsent_offset_ = 0;       // bytes of unsent_[0] already on the wire
   std::vector<FramePtr> direct_batch_;

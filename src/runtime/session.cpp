@@ -200,7 +200,14 @@ bool Session::flush(bool own_first) {
     pending_.clear();
   }
   if (!close_written_) {
-    queue_->take_unsent(batch_);  // a producer's partial write goes first
+    if (encoded_direct_) {
+      // A producer's partial write goes first, as the encoded bytes it is.
+      std::vector<FramePtr> encoded;
+      queue_->take_unsent(encoded);
+      if (!encoded.empty() && !transport_.write_encoded(encoded)) return false;
+    } else {
+      queue_->take_unsent(batch_);  // a producer's partial write goes first
+    }
     bool overflowed = false;
     queue_->drain(batch_, &overflowed);
     if (overflowed) {
@@ -278,10 +285,19 @@ uint16_t Session::run() {
   // before anything other threads queued meanwhile, and before the hub may
   // write to the socket itself.
   bool alive = flush(true);
-  int direct_fd = options_.direct_writes ? transport_.direct_write_fd() : -1;
-  if (alive && direct_fd >= 0) queue_->enable_direct(direct_fd, &stats_);
+  // The hub may write to the socket itself: plain, or through an encoder
+  // (TLS) whose every use, ours included, then holds the write lock.
+  int direct_fd = -1;
+  DirectEncoder* encoder = nullptr;
+  if (alive && options_.direct_writes) {
+    direct_fd = transport_.direct_write_fd();
+    if (direct_fd < 0) encoder = transport_.direct_encoder(&direct_fd);
+  }
+  encoded_direct_ = encoder != nullptr && direct_fd >= 0;
+  if (direct_fd >= 0) queue_->enable_direct(direct_fd, &stats_, encoder);
   // Producers skip the signal while this thread is awake only where they
-  // cannot write to the socket themselves (TLS, HTTP/2, direct writes off):
+  // cannot write to the socket themselves (HTTP/2, direct writes off, TLS
+  // for the backend bridge):
   // with hub writes an unsignalled push is also a write not done, and a
   // session busy reading a flood would let its queue overflow meanwhile.
   const bool quiet_when_awake = direct_fd < 0;
@@ -328,7 +344,11 @@ uint16_t Session::run() {
       if (queue_->take_close_request(&code, &reason)) close(code, reason);
     }
     if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) || timeout == 0) {
-      if (!read_input()) {
+      std::unique_lock<std::mutex> reading;  // the encoder's state is the transport's
+      if (encoded_direct_) reading = queue_->lock_writes();
+      const bool got = read_input();
+      if (reading.owns_lock()) reading.unlock();
+      if (!got) {
         alive = false;  // EOF without a close frame: 1006
         if (!close_received_) close_code_ = close_code::kAbnormal;
       }

@@ -144,6 +144,10 @@ class Session : private FrameSink {
   bool close_received_ = false;
   bool close_written_ = false;
   bool more_input_ = false;
+  // Producers encode and write to the socket themselves (TLS hub writes):
+  // every use of the transport, reads included, holds the write lock, and
+  // what they leave unsent is already encoded.
+  bool encoded_direct_ = false;
   bool done_ = false;
   uint16_t close_code_ = close_code::kAbnormal;
 };
