@@ -1,6 +1,6 @@
-// Bus identity (docs/chat-protocol.md "Resuming"): every bus has a random
-// 64-bit id, shown as 16 lowercase hex digits, so a client resuming with a
-// `since` can say which bus numbered it. A new bus (a hard restart of a shm
+// Bus identity (docs/chat-protocol.md, "Resume after a reconnect"): every
+// bus has a random 64-bit id, shown as 16 lowercase hex digits, so a client
+// resuming with a `since` can say which bus numbered it. A new bus (a hard restart of a shm
 // server, Redis that lost its data) gets a new id, and a `since` carried
 // with another bus's id is not taken for a seq of this one.
 #pragma once

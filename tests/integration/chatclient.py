@@ -71,7 +71,7 @@ class ChatClient:
         self.you = welcome.get("you")
         self.pid = welcome.get("pid")
         self.id = welcome.get("id")
-        self.bus = welcome.get("bus")  # the bus id (docs/chat-protocol.md, "Resuming")
+        self.bus = welcome.get("bus")  # the bus id (docs/chat-protocol.md, "Resume after a reconnect")
         self.frames = [welcome]   # every frame received, in order
         self.pos = 1              # frames before pos were consumed by next()
         self.events = {}          # room -> live message/system events, in order

@@ -1,4 +1,4 @@
-"""Bus identity (docs/chat-protocol.md, "Resuming"; docs/reliability.md
+"""Bus identity (docs/chat-protocol.md, "Resume after a reconnect"; docs/reliability.md
 section 2): the welcome names the bus; a hard stop and start of a shm
 server makes a new bus numbering from 1 again, and a join whose `since`
 comes with the old bus's id gets everything the room kept with

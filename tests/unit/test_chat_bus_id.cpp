@@ -1,5 +1,6 @@
-// Bus identity in the chat (docs/chat-protocol.md "Resuming"): the welcome
-// names the bus, and a join's since counts only with this bus's id.
+// Bus identity in the chat (docs/chat-protocol.md, "Resume after a
+// reconnect"): the welcome names the bus, and a join's since counts only
+// with this bus's id.
 // ChatConnection + ChatEngine over MemoryBus, the hub played by pump().
 #include <rapidjson/document.h>
 
