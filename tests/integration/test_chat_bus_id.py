@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 
-from chatclient import ChatClient, Closed, close_all, run, stage, uniq
+from chatclient import ChatClient, Closed, close_all, run, stage, status_json, uniq
 from harness import Apache, free_port
 from run import time_limit
 
@@ -70,6 +70,7 @@ def test_hard_restart_makes_a_new_bus_and_an_old_since_is_incomplete():
             assert old_bus and HEX16.match(old_bus), f"welcome bus {old_bus!r} is not 16 hex digits"
             c, seen = await talk(a.port, room, 4)
             assert c.bus == old_bus
+            assert status_json(a.port)["bus"]["id"] == old_bus, "the status page shows another bus id"
             await c.close()
             return old_bus, seen[-1]
 
