@@ -15,7 +15,7 @@ declare -A srcs=(
   [handshake]="tests/fuzz/fuzz_handshake.cpp src/protocol/handshake.cpp src/protocol/deflate.cpp -lssl -lcrypto -lz"
   [pusher]="tests/fuzz/fuzz_pusher.cpp src/pusher/pusher_api.cpp src/pusher/pusher_api_auth.cpp src/pusher/pusher_api_render.cpp src/pusher/pusher_auth.cpp src/pusher/pusher_channel.cpp src/pusher/pusher_frames.cpp src/pusher/pusher_json.cpp src/pusher/pusher_protocol.cpp src/pusher/pusher_subscribe.cpp -lssl -lcrypto"
   [backend]="tests/fuzz/fuzz_backend.cpp src/backend/backend_conn.cpp src/backend/backend_conn_control.cpp src/backend/backend_headers.cpp src/backend/base64.cpp src/backend/grip_control.cpp src/backend/grip_publish.cpp src/backend/grip_sig.cpp src/backend/ws_events.cpp src/protocol/utf8_validator.cpp src/protocol/close_code.cpp -lssl -lcrypto"
-  [chat]="tests/fuzz/fuzz_chat.cpp src/chat/*.cpp src/engine/*.cpp src/backend/base64.cpp src/protocol/frame_encoder.cpp src/protocol/masking.cpp -lssl -lcrypto"
+  [chat]="tests/fuzz/fuzz_chat.cpp src/chat/*.cpp src/engine/*.cpp src/runtime/bus_id.cpp src/backend/base64.cpp src/protocol/frame_encoder.cpp src/protocol/masking.cpp -lssl -lcrypto"
 )
 declare -A maxlen=([frame_parser]=4096 [handshake]=1024 [chat]=4096 [pusher]=4096 [backend]=4096)
 # RapidJSON 1.1.0 (Debian's) does pointer arithmetic on its empty internal

@@ -10,6 +10,12 @@
 // sendTimeoutMs or maxResendReconnects a pending message is marked failed;
 // Retry sends it again, still with its cid.
 //
+// Resume (docs/chat-protocol.md, "Resume after a reconnect"): every room
+// remembers the largest seq it saw (lastSeq) and the id of the bus that numbered it
+// (conv.bus, from the welcome's `bus`); a rejoin sends both. When the
+// server's bus is another one (a hard restart), its seqs are a new count:
+// the room keeps what is on screen, draws a line and counts again.
+//
 // The UI listens to "update" events: detail.kind is one of
 //   state     connection state changed (detail.state, detail.retryAt)
 //   welcome   the server greeted us (user name, rooms on the server)
@@ -36,6 +42,7 @@ export class ChatClient extends EventTarget {
     this.conn = new ChatConnection();
     this.name = "";            // the name we asked for
     this.me = "";              // our user name, from welcome
+    this.bus = null;           // the server's bus id, from welcome (null: an older server)
     this.rooms = new Map();    // room name -> Conversation
     this.dms = new Map();      // peer user name -> Conversation
     this.serverRooms = [];     // [{room, members}] from welcome
@@ -139,9 +146,11 @@ export class ChatClient extends EventTarget {
   _sendJoin(conv) {
     conv.sinceSent = conv.lastSeq > 0 ? conv.lastSeq : null;
     conv.joinState = "joining";
+    conv.busSent = conv.sinceSent !== null ? conv.bus : null;
     const cmd = { type: "join", room: conv.name };
     if (this.name) cmd.name = this.name;
     if (conv.sinceSent !== null) cmd.since = conv.sinceSent;
+    if (conv.busSent !== null) cmd.bus = conv.busSent;
     this.conn.send(cmd);
   }
 
@@ -218,6 +227,7 @@ export class ChatClient extends EventTarget {
 
   _onWelcome(f) {
     this.me = typeof f.you === "string" ? f.you : "";
+    this.bus = typeof f.bus === "string" ? f.bus : null;
     this.serverRooms = Array.isArray(f.rooms) ? f.rooms : [];
     for (const conv of this.rooms.values()) {
       conv.joinState = "offline";
@@ -241,9 +251,11 @@ export class ChatClient extends EventTarget {
     const msgs = Array.isArray(f.messages) ? f.messages : [];
     const since = conv.sinceSent;
     let redraw = false;
+    const busChanged = since !== null && conv.busSent !== null && this.bus !== null && conv.busSent !== this.bus;
     if (since !== null) {
-      if (msgs.some((m) => typeof m.seq === "number" && m.seq <= since)) {
-        // The server ignored `since`: it restarted and counts from 1 again.
+      if (busChanged || msgs.some((m) => typeof m.seq === "number" && m.seq <= since)) {
+        // Another bus (a hard restart), or an older server that ignored
+        // `since`: it counts from 1 again.
         conv.markRestart(RESTART_TEXT);
         redraw = true;
       } else if (f.complete === false) {
@@ -256,6 +268,7 @@ export class ChatClient extends EventTarget {
       conv.notices.push({ kind: "older", text: "Older messages are not available." });
       redraw = true;
     }
+    conv.bus = this.bus; // from here on this bus numbers the room's events
     let added = false;
     for (const m of msgs) {
       if ((m.type !== "message" && m.type !== "system") || conv.add(m) < 0) continue;

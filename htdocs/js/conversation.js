@@ -25,6 +25,8 @@ export class Conversation {
     this.unread = 0;
     // Rooms only.
     this.lastSeq = 0;          // largest seq seen: what `since` resumes from
+    this.bus = null;           // the id of the bus that numbered lastSeq (welcome's `bus`)
+    this.busSent = null;       // the bus sent with the pending join's since
     this.members = [];         // everybody, or above the server's presence limit the first names
     this.count = 0;            // members in the room (the server's count when truncated)
     this.truncated = false;    // a large room: `members` lists only the first names

@@ -155,6 +155,10 @@ void write_bus_and_hub(W& w) {
   w.StartObject();
   const RedisBus* redis = chat.redis_bus();
   w.Key("type"); w.String(chat.uses_redis() ? "redis" : "shm");
+  // The bus id the welcome reports ("" while Redis was never reachable).
+  if (Bus* bus = chat.bus()) {
+    w.Key("id"); w.String(bus->id().c_str());
+  }
   if (redis) {
     RedisBusStatus st = redis->status();
     w.Key("connected"); w.Bool(st.connected);

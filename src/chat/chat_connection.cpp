@@ -5,6 +5,7 @@
 
 #include "chat/chat_names.h"
 #include "chat/chat_record.h"
+#include "runtime/bus_id.h"
 #include "protocol/opcode.h"
 
 namespace wsb {
@@ -34,7 +35,8 @@ FramePtr ChatConnection::open(int64_t /*now_ms*/) {
   engine_.attach(conn_id_, base_, self_);
   opened_ = true;
   // The low 32 bits of the owner key are the process id (see chat_record.h).
-  return make_text_frame(encode_welcome(base_, conn_id_, pid_ & 0xffffffffL, engine_.room_list()));
+  return make_text_frame(
+      encode_welcome(base_, conn_id_, pid_ & 0xffffffffL, engine_.room_list(), bus_.id()));
 }
 
 ChatConnection::Action ChatConnection::on_text(std::string_view json, int64_t now_ms) {
@@ -90,6 +92,14 @@ ChatConnection::Action ChatConnection::join(const ClientCommand& c, int64_t now_
   r.ts = now_ms;
   r.has_since = c.has_since;
   r.since = c.since;
+  if (c.has_since && c.has_bus && !same_bus_id(c.bus, bus_.id())) {
+    // Numbered by another bus (e.g. before a hard restart): this bus's seq
+    // says nothing about what the client missed. Not sent at all, so an
+    // engine of an older build answers the plain history too.
+    r.has_since = false;
+    r.since = 0;
+    r.foreign_since = true;
+  }
   if (base != base_) {
     // Before publishing, so a direct to the new name finds this connection
     // as soon as the join is visible anywhere.

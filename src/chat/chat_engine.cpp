@@ -249,8 +249,11 @@ void ChatEngine::apply_join(uint64_t seq, const ChatRecord& r) {
   if (joiner != nullptr) {
     // since >= the join's own seq cannot come from this bus (the client saw
     // a previous bus, e.g. before a server restart): send the plain history.
+    // A since from another bus (r.foreign_since, the connection compared
+    // bus ids) is not sent: the client missed an unknown amount.
     const bool has_since = r.has_since && r.since < seq;
-    const HistoryWindow w = room->history(has_since, r.since);
+    HistoryWindow w = room->history(has_since, r.since);
+    if (r.foreign_since) w.complete = false;
     deliver(joiner->peer, make_text_frame(encode_history(r.room, w.events, w.complete)));
     m.peer = joiner->peer;
   }

@@ -3,6 +3,7 @@
 #include "chat/chat_names.h"
 #include "chat/json_fields.h"
 #include "protocol/frame_encoder.h"
+#include "runtime/bus_id.h"
 
 namespace wsb {
 namespace {
@@ -81,6 +82,14 @@ bool read_join(const rapidjson::Value& obj, ParsedCommand* p) {
     case FieldStatus::WrongType:
       return fail(p, ChatError::BadField, "since must be a non-negative integer");
     case FieldStatus::Ok: c.has_since = true; break;
+  }
+  switch (get_string(obj, "bus", &c.bus)) {
+    case FieldStatus::Missing: break;
+    case FieldStatus::WrongType: return fail(p, ChatError::BadField, "bus must be a string");
+    case FieldStatus::Ok:
+      if (!is_valid_bus_id(c.bus)) return fail(p, ChatError::BadField, "bus must be 16 hex digits");
+      c.has_bus = true;
+      break;
   }
   return true;
 }
@@ -173,7 +182,7 @@ ParsedCommand parse_client_command(std::string_view json, const ChatConfig& conf
 }
 
 std::string encode_welcome(std::string_view you, std::string_view conn_id, long pid,
-                           const std::vector<RoomCount>& rooms) {
+                           const std::vector<RoomCount>& rooms, std::string_view bus) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -182,6 +191,7 @@ std::string encode_welcome(std::string_view you, std::string_view conn_id, long 
   write_field(w, "id", conn_id);
   w.Key("pid");
   w.Int64(pid);
+  if (!bus.empty()) write_field(w, "bus", bus);
   w.Key("rooms");
   w.StartArray();
   for (const RoomCount& r : rooms) {

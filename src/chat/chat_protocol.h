@@ -47,6 +47,8 @@ struct ClientCommand {
   bool has_since = false;
   uint64_t since = 0;  // join: last seq the client saw (resume)
   bool has_cid = false;
+  bool has_bus = false;
+  std::string bus;     // join: the id of the bus that numbered since (16 hex digits)
 };
 
 // A client message id (a "cid", or the publish API's Idempotency-Key):
@@ -71,8 +73,9 @@ struct RoomCount {
   size_t members = 0;
 };
 
+// bus: the bus id (runtime/bus_id.h), written only when not empty.
 std::string encode_welcome(std::string_view you, std::string_view conn_id, long pid,
-                           const std::vector<RoomCount>& rooms);
+                           const std::vector<RoomCount>& rooms, std::string_view bus = {});
 // cid: the sender's client id, written only when not empty.
 std::string encode_message_event(std::string_view room, std::string_view from,
                                  std::string_view text, uint64_t seq, int64_t ts,

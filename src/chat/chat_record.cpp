@@ -135,6 +135,10 @@ bool read_fields(const rapidjson::Value& obj, ChatRecord* r) {
         case FieldStatus::Missing: break;
         case FieldStatus::WrongType: return false;
       }
+      if (const auto f = obj.FindMember("foreign"); f != obj.MemberEnd()) {
+        if (!f->value.IsBool()) return false;
+        r->foreign_since = f->value.GetBool();
+      }
       return true;
     case RecordType::Leave:
       return need_string(obj, "room", &r->room) && need_string(obj, "conn", &r->conn);
@@ -212,6 +216,10 @@ std::string encode_record(const ChatRecord& r) {
   if (r.has_since) {
     w.Key("since");
     w.Uint64(r.since);
+  }
+  if (r.type == RecordType::Join && r.foreign_since) {
+    w.Key("foreign");
+    w.Bool(true);
   }
   if (r.type == RecordType::Present) {
     w.Key("base");

@@ -3,9 +3,12 @@
 // know nothing about the publisher's connection. The publisher sets ts, so
 // all engines agree on it.
 //
-//   join    {"t":"join","room","conn","user","name","pid","ts","since"?}
+//   join    {"t":"join","room","conn","user","name","pid","ts","since"?,"foreign"?}
 //           user = the connection's base name (for direct/online), name =
-//           the name requested in this room (suffixed by the engine on clash)
+//           the name requested in this room (suffixed by the engine on clash);
+//           foreign: true when the client resumed with a since numbered by
+//           another bus (its "bus" differed): no since then, and the history
+//           answer says complete:false
 //   leave   {"t":"leave","room","conn","ts"}
 //   msg     {"t":"msg","room","conn","user","pid","from"?,"text","cid"?,"ts"}   from a member
 //           {"t":"msg","room","from","text","cid"?,"ts"}                          publish API
@@ -75,6 +78,7 @@ struct ChatRecord {
   int64_t ts = 0;
   bool has_since = false;
   uint64_t since = 0;
+  bool foreign_since = false;            // join: the client's since was another bus's
   uint64_t base = 0;                     // present: the sync record answered
   std::vector<PresentMember> members;    // present
   // pub

@@ -48,6 +48,11 @@ class Bus {
   virtual bool has_after(uint64_t /*cursor*/) const { return false; }
   // Sequence number of the oldest record still readable (0 if none).
   virtual uint64_t first_seq() const = 0;
+  // This bus's identity (runtime/bus_id.h): 16 hex digits, the same for
+  // every reader and writer of this log, new whenever the log starts again
+  // with new numbering. "" when it cannot be known now (Redis unreachable):
+  // a caller must then not trust a seq that came from outside.
+  virtual std::string id() const = 0;
 };
 
 }  // namespace wsb

@@ -2,6 +2,7 @@
 #include "runtime/redis_bus.h"
 #include "runtime/redis_link.h"
 
+#include "runtime/bus_id.h"
 #include "runtime/clock.h"
 
 #include <hiredis/hiredis.h>
@@ -88,6 +89,7 @@ RedisBus::RedisBus(RedisBusOptions options, Listener listener)
       listener_(std::move(listener)),
       seq_key_(options_.key_prefix + ":seq"),
       log_key_(options_.key_prefix + ":log"),
+      id_key_(options_.key_prefix + ":id"),
       maxlen_(std::to_string(std::max<uint64_t>(1, options_.max_records))),
       reader_(std::make_unique<Link>(*this, true)),
       waiter_(std::make_unique<Link>(*this, false)) {
@@ -133,14 +135,20 @@ BusReadResult RedisBus::read(uint64_t* cursor, std::vector<BusRecord>& out, size
   if (cursor == nullptr || max_records == 0 || take_cached(cursor, out, max_records)) return rr;
   std::lock_guard<std::mutex> lock(read_mu_);
   const std::string from = "0-" + std::to_string(*cursor + 1), count = std::to_string(max_records);
-  ReplyPtr r = reader_->call({from, count}, kRead);
+  std::string candidate;
+  {
+    std::lock_guard<std::mutex> id_lock(id_mu_);
+    candidate = candidate_locked();
+  }
+  ReplyPtr r = reader_->call({from, count, candidate}, kRead);
   if (!r) return rr;
   uint64_t server_seq = 0;
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !reply_u64(r->element[0], &server_seq) ||
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || !reply_u64(r->element[0], &server_seq) ||
       r->element[1]->type != REDIS_REPLY_ARRAY) {
     reader_->fail("read: unexpected reply");
     return rr;
   }
+  note_id(reply_text(r->element[2]));
   if (server_seq < *cursor) handle_reset(*cursor, server_seq);
   note_seen(server_seq);
   const size_t before = out.size();
@@ -265,6 +273,35 @@ uint64_t RedisBus::first_seq() const {
   ReplyPtr r = reader_->call({"XRANGE", log_key_, "-", "+", "COUNT", "1"});
   BusRecord rec;
   return r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 && parse_entry(r->element[0], &rec) ? rec.seq : 0;
+}
+
+std::string RedisBus::id() const {
+  std::string candidate;
+  {
+    std::lock_guard<std::mutex> lock(id_mu_);
+    if (!id_.empty()) return id_;
+    candidate = candidate_locked();
+  }
+  ReplyPtr r;
+  {
+    std::lock_guard<std::mutex> lock(read_mu_);
+    r = reader_->call({candidate}, kId);
+  }
+  if (r) note_id(reply_text(r.get()));
+  std::lock_guard<std::mutex> lock(id_mu_);
+  return id_;
+}
+
+std::string RedisBus::candidate_locked() const {
+  if (candidate_.empty()) candidate_ = format_bus_id(random_bus_id());
+  return candidate_;
+}
+
+void RedisBus::note_id(std::string_view id) const {
+  if (!is_valid_bus_id(id)) return;  // someone else's key: keep what we had
+  std::lock_guard<std::mutex> lock(id_mu_);
+  if (id == candidate_) candidate_.clear();  // taken: offer another next time
+  if (id_ != id) id_.assign(id);
 }
 
 RedisBusStatus RedisBus::status() const {

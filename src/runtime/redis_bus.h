@@ -27,6 +27,14 @@
 // seen as a floor, so numbering continues after what the engines applied
 // instead of restarting at 1 (which they would ignore as old).
 //
+// The bus id (bus_id.h) is the key "<prefix>:id", set once by whichever
+// process first needs it (id(), or the reader's read script) to a random
+// value, and shared by every server on this Redis. It lives and dies with
+// the log: Redis that lost its data has lost the id too, and the next read
+// makes a new one, which every process then reports (so clients' old
+// `since` values are answered with complete:false; numbering itself goes on
+// from the floor above while any process remembers it).
+//
 // The process must ignore SIGPIPE (Apache does): hiredis writes with write().
 #pragma once
 #include <atomic>
@@ -107,6 +115,9 @@ class RedisBus final : public Bus {
   // (last_seq) or 0 (first_seq).
   uint64_t last_seq() const override;
   uint64_t first_seq() const override;
+  // The id the reader saw last; before the first read one round trip
+  // (which creates it if Redis has none). "" while Redis is unreachable.
+  std::string id() const override;
 
   RedisBusStatus status() const;
   const RedisBusOptions& options() const { return options_; }
@@ -122,10 +133,13 @@ class RedisBus final : public Bus {
   bool take_cached(uint64_t* cursor, std::vector<BusRecord>& out, size_t max_records);
   bool consume_wait_reply(uint64_t cursor, const void* reply);
   bool sleep_until_woken(int64_t until_ms);
+  // A random id this process offers when Redis has none (id_mu_ held).
+  std::string candidate_locked() const;
+  void note_id(std::string_view id) const;
 
   const RedisBusOptions options_;
   const Listener listener_;
-  const std::string seq_key_, log_key_;
+  const std::string seq_key_, log_key_, id_key_;
   const std::string maxlen_;  // the stream's MAXLEN, as the publish script's argument
 
   struct Publisher;
@@ -140,6 +154,13 @@ class RedisBus final : public Bus {
   // wait() fills it, read() drains it: records contiguous after a cursor.
   std::mutex cache_mu_;
   std::vector<BusRecord> cache_;
+
+  // The bus id as last seen in Redis ("" before), and this process's
+  // candidate for a new one (made lazily after fork, so every child offers
+  // its own; replaced once Redis took it, so a later new bus gets another).
+  mutable std::mutex id_mu_;
+  mutable std::string id_;
+  mutable std::string candidate_;
 
   // The highest seq this process has seen from Redis: the floor of the next
   // publish, so numbering never goes back while this process remembers.

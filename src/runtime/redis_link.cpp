@@ -5,6 +5,8 @@
 namespace wsb {
 namespace {
 
+// Every script gets KEYS = seq, log, id (the bus id, see kIdScript).
+
 // KEYS = seq, log; ARGV = payload, maxlen, floor. The counter moves only
 // after the XADD succeeded, so a refused record (OOM) leaves no hole. The
 // floor (the newest seq the caller has seen) keeps numbering going forward
@@ -24,10 +26,18 @@ redis.call('SET', KEYS[1], string.format('%d', seq))
 return seq
 )lua";
 
-// KEYS = seq, log; ARGV = first wanted id, count. Counter and records in one
-// atomic view, so "counter past the cursor but no record" means lost.
+// KEYS = seq, log, id; ARGV = first wanted id, count, candidate bus id.
+// Counter and records in one atomic view, so "counter past the cursor but
+// no record" means lost; the bus id comes along (made from the candidate if
+// Redis has none: first use, or Redis lost its data), so every reader
+// notices a new bus at its next read.
 constexpr const char* kReadScript = R"lua(
-return {redis.call('GET', KEYS[1]) or '0', redis.call('XRANGE', KEYS[2], ARGV[1], '+', 'COUNT', ARGV[2])}
+local id = redis.call('GET', KEYS[3])
+if not id then
+  redis.call('SET', KEYS[3], ARGV[3])
+  id = ARGV[3]
+end
+return {redis.call('GET', KEYS[1]) or '0', redis.call('XRANGE', KEYS[2], ARGV[1], '+', 'COUNT', ARGV[2]), id}
 )lua";
 
 // KEYS = seq, log; ARGV = floor. Raises the counter, never lowers it.
@@ -37,9 +47,18 @@ if last < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return last
 )lua";
 
+// KEYS = seq, log, id; ARGV = candidate bus id. The bus id, made once (the
+// first caller's candidate wins) and shared by every server on this Redis.
+constexpr const char* kIdScript = R"lua(
+local id = redis.call('GET', KEYS[3])
+if id then return id end
+redis.call('SET', KEYS[3], ARGV[1])
+return ARGV[1]
+)lua";
+
 }  // namespace
 
-const char* const kScriptText[kScripts] = {kPublishScript, kReadScript, kRaiseScript};
+const char* const kScriptText[kScripts] = {kPublishScript, kReadScript, kRaiseScript, kIdScript};
 
 timeval to_timeval(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
 

@@ -24,7 +24,7 @@ struct ReplyFree { void operator()(redisReply* r) const { freeReplyObject(r); } 
 using ContextPtr = std::unique_ptr<redisContext, ContextFree>;
 using ReplyPtr = std::unique_ptr<redisReply, ReplyFree>;
 
-enum RedisScript { kPublish, kRead, kRaise, kScripts, kNoScript = -1 };
+enum RedisScript { kPublish, kRead, kRaise, kId, kScripts, kNoScript = -1 };
 extern const char* const kScriptText[kScripts];
 
 timeval to_timeval(int ms);
@@ -69,7 +69,7 @@ class RedisBus::Link {
   // and reported it) on any error.
   ReplyPtr call(std::vector<std::string_view> args, int script = kNoScript) {
     if (!ready()) return nullptr;
-    if (script != kNoScript) args.insert(args.begin(), {"EVALSHA", sha_[script], "2", bus_.seq_key_, bus_.log_key_});
+    if (script != kNoScript) args.insert(args.begin(), {"EVALSHA", sha_[script], "3", bus_.seq_key_, bus_.log_key_, bus_.id_key_});
     ReplyPtr r = command(args);
     if (script != kNoScript && r && r->type == REDIS_REPLY_ERROR && reply_text(r.get()).substr(0, 8) == "NOSCRIPT") {
       args[0] = "EVAL", args[1] = kScriptText[script];

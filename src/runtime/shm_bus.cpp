@@ -19,6 +19,8 @@
 //    before that store leaves nothing visible.
 #include "runtime/shm_bus.h"
 
+#include "runtime/bus_id.h"
+
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -43,6 +45,7 @@ struct ShmBusHeader {
   uint32_t header_size;
   uint64_t capacity;
   uint64_t mapping_size;
+  uint64_t bus_id;  // random per create(), never changes (bus_id.h)
   pthread_mutex_t writer_mu;  // process-shared, robust
   // Writers store these under writer_mu; readers only load them.
   alignas(64) std::atomic<uint64_t> write_pos;  // end of the last committed record
@@ -60,7 +63,7 @@ struct ShmBusHeader {
 namespace {
 
 constexpr uint64_t kMagic = 0x316d687373756277ULL;  // "wbusshm1"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;  // 2: bus_id
 constexpr size_t kHeaderSize = (sizeof(ShmBusHeader) + 63) & ~size_t{63};
 // Record: word 0 = length | check << 32, word 1 = seq, then the payload
 // padded to a word. Padding to the ring's end is a single word 0.
@@ -149,6 +152,7 @@ std::unique_ptr<ShmBus> ShmBus::create(size_t bytes, std::string* error) {
   header->header_size = kHeaderSize;
   header->capacity = capacity;
   header->mapping_size = mapping;
+  header->bus_id = random_bus_id();
   header->oldest_seq.store(1, std::memory_order_relaxed);
   std::uninitialized_default_construct_n(
       reinterpret_cast<std::atomic<uint64_t>*>(static_cast<char*>(base) + kHeaderSize),
@@ -163,7 +167,7 @@ std::unique_ptr<ShmBus> ShmBus::attach(void* base, size_t bytes) {
   if (header->magic != kMagic || header->version != kVersion ||
       header->header_size != kHeaderSize || header->mapping_size != bytes ||
       header->capacity < kMinCapacity || header->capacity % 8 != 0 ||
-      header->capacity > bytes - kHeaderSize)
+      header->capacity > bytes - kHeaderSize || header->bus_id == 0)
     return nullptr;
   return std::make_unique<ShmBus>(Key{}, base, bytes);
 }
@@ -429,5 +433,7 @@ void ShmBus::abandon_publish_for_test(std::string_view payload) {
   if (payload.size() > max_payload()) return;
   if (lock_writer() == 0) write_locked(payload);
 }
+
+std::string ShmBus::id() const { return format_bus_id(header_->bus_id); }
 
 }  // namespace wsb

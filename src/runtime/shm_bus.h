@@ -13,7 +13,8 @@
 // module's DSO on a graceful restart, so the parent keeps base()/
 // mapping_size() in its process pool, re-wraps the mapping with attach() and
 // finally unmaps it with destroy(). The header is self-describing (magic,
-// version, sizes) so attach() can refuse a mapping of another layout.
+// version, sizes) so attach() can refuse a mapping of another layout. It
+// also holds the bus id (bus_id.h), random per create().
 //
 // A ShmBus object keeps one reader-side cache (the ring position that goes
 // with the last cursor it returned), so that tailing costs no search. Use one
@@ -67,6 +68,9 @@ class ShmBus final : public Bus {
   uint64_t last_seq() const override;
   bool has_after(uint64_t cursor) const override { return last_seq() > cursor; }
   uint64_t first_seq() const override;
+  // Made by create() and kept in the header: every child and every attach()
+  // after a graceful restart sees the same id; a new mapping has a new one.
+  std::string id() const override;
 
   void* base() const { return base_; }
   size_t mapping_size() const { return mapping_size_; }

@@ -240,6 +240,20 @@ function recordStates(page) {
   });
 }
 
+// The chat frames of the page's WebSockets from now on (new sockets too:
+// a reconnect opens one), as parsed JSON: [{dir: "in"|"out", f}].
+function recordFrames(page) {
+  const frames = [];
+  page.on("websocket", (ws) => {
+    const keep = (dir) => (e) => {
+      try { frames.push({ dir, f: JSON.parse(e.payload) }); } catch { /* not JSON */ }
+    };
+    ws.on("framesent", keep("out"));
+    ws.on("framereceived", keep("in"));
+  });
+  return frames;
+}
+
 // The page with its chat-config block changed (e.g. a shorter send bound).
 // Not by routing the page: Chromium's local network access checks then
 // block its WebSockets to 127.0.0.1. The block is patched when parsing ends
@@ -422,6 +436,7 @@ test("resume-after-full-restart", async () => {
   await waitText(b, "before the full restart 3");
   await recordStates(a);
   await recordStates(b);
+  const framesA = recordFrames(a);
   let r = instance("stop");
   check(r.status === 0, `instance.sh stop failed: ${r.stderr}`);
   await a.waitForFunction(() => window.__states.includes("reconnecting"));
@@ -441,6 +456,13 @@ test("resume-after-full-restart", async () => {
     check(JSON.stringify(texts) === JSON.stringify(expected), `${who} shows ${JSON.stringify(texts)}`);
     check(await page.getByTestId("notice").count() === 1, `${who} does not say that the server restarted`);
   }
+  // The page resumed with the old bus's id next to its since, and the new
+  // bus has another id (docs/chat-protocol.md, "Resume after a reconnect").
+  const welcome = framesA.find((x) => x.dir === "in" && x.f.type === "welcome");
+  const join = framesA.find((x) => x.dir === "out" && x.f.type === "join" && x.f.room === room);
+  check(welcome && /^[0-9a-f]{16}$/.test(welcome.f.bus), `no bus id in the welcome after the restart: ${JSON.stringify(welcome)}`);
+  check(join && typeof join.f.since === "number" && /^[0-9a-f]{16}$/.test(join.f.bus) && join.f.bus !== welcome.f.bus,
+    `the resume did not carry the old bus id: ${JSON.stringify(join)}, new bus ${welcome?.f.bus}`);
   await a.screenshot({ path: path.join(shots, "chat-full-restart.png") });
   await ca.close();
   await cb.close();

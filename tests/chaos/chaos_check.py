@@ -16,10 +16,15 @@ excused only by
     (counted as a history gap), or
   - a restart of the bus itself: messages of the old epoch after the last
     seq the client saw there, first seen by anybody at most
-    RESTART_GRACE_MS before the stop began (counted as a restart gap; the
-    shm bus keeps nothing across a stop);
-otherwise it is a LOST delivery. A second copy of one seq is a DUPLICATED
-delivery.
+    RESTART_GRACE_MS before the stop began, when the client was told: its
+    first join on the new bus was answered complete:false (the client sent
+    the old bus's id with its since) or with a join seq not above its since
+    (counted as a restart gap; the shm bus keeps nothing across a stop);
+otherwise it is a LOST delivery. A first join on a restarted bus answered
+complete:true with a join seq above the client's since is the silent trap
+bus ids close (docs/reliability.md section 2): the new bus's events up to
+since and the old bus's tail are then lost deliveries. A second copy of one
+seq is a DUPLICATED delivery.
 """
 import collections
 import re
@@ -100,12 +105,16 @@ def check(run, info, error_logs):
         start = {}                         # epoch -> membership starts after this seq
         excused = collections.defaultdict(list)   # epoch -> [(lo, hi)] open intervals
         stale = {}                         # epoch -> a since from the old bus, taken as new
+        told = set()                       # old epochs whose end the client was told of
         prev_epoch = None
         fresh = False                      # the next join is the first on a restarted bus
+        left = None                        # the epoch the client left when fresh
         for e in c.log:
             if e[0] == "conn":
                 if prev_epoch is not None and e[1] != prev_epoch:
                     # until a join succeeds there (a connection can drop first)
+                    if not fresh:
+                        left = prev_epoch
                     fresh = True
                     start.setdefault(e[1], 0)  # a member across the bus restart
                 prev_epoch = e[1]
@@ -117,13 +126,23 @@ def check(run, info, error_logs):
                         if len(problems) < 40:
                             problems.append(f"{c.name}: the bus seq went back (join {jseq} <= since {since}) "
                                             "without a restart of the bus")
+                    else:
+                        told.add(left)
                     since = None
                 elif since is not None and fresh:
-                    # The first join on a restarted bus whose seq had already
-                    # passed the client's since from the old bus: the server
-                    # takes since as its own and leaves out its events up
-                    # to since, with complete:true (nothing tells them apart).
-                    stale[epoch] = since
+                    if complete:
+                        # The first join on a restarted bus whose seq had
+                        # already passed the client's since from the old
+                        # bus, without a bus id: the server took since as
+                        # its own and left out its events up to since, with
+                        # complete:true.
+                        stale[epoch] = since
+                    else:
+                        # The old bus's id came with since: the server
+                        # ignored since and said so. The gap is from the
+                        # new bus's start.
+                        told.add(left)
+                        since = None
                 fresh = False
                 start.setdefault(epoch, jseq)
                 if not complete:
@@ -164,21 +183,22 @@ def check(run, info, error_logs):
                     delivered += 1
                 elif any(lo < seq < top for lo, top in excused[epoch]):
                     hist_gaps += 1
-                elif (epoch != final_epoch and seq > last.get(epoch, 0) and
+                elif (epoch != final_epoch and seq > last.get(epoch, 0) and epoch in told and
                       first_seen.get(text, 0) >= stop_ms.get(epoch, 0) - RESTART_GRACE_MS):
                     restart_gaps += 1
                 else:
                     lost_deliveries += 1
-                    if epoch in stale and seq <= stale[epoch]:
+                    if (epoch in stale and seq <= stale[epoch]) or (
+                            epoch != final_epoch and epoch not in told and seq > last.get(epoch, 0)):
                         stale_since += 1
                     if len(lost_examples) < 10:
                         lost_examples.append(f"{c.name} missed {text} (epoch {epoch}, seq {seq})")
     if lost_deliveries:
         why = ""
         if stale_since:
-            why = (f" ({stale_since} of them after a join on a restarted shm bus that had already "
-                   f"passed the client's since from the old bus: answered complete:true without "
-                   f"them; see docs/reliability.md)")
+            why = (f" ({stale_since} of them around a join on a restarted shm bus that had already "
+                   f"passed the client's since from the old bus, answered complete:true: the client "
+                   f"sent no bus id or the server ignored it; see docs/reliability.md section 2)")
         problems.append(f"{lost_deliveries} deliveries missing without a complete:false or restart "
                         f"to explain them{why}: {lost_examples}")
 

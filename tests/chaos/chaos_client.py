@@ -6,8 +6,12 @@ the previous was acknowledged), so a user's messages keep their order. A
 message is acknowledged when it comes back as a room event (its echo, or
 the history after a reconnect); it is reported failed when that has not
 happened FAIL_AFTER seconds after Enter. On a reconnect the client joins
-with `since` = the largest seq it saw, takes its own messages found in the
-history as acknowledged, and resends the rest (same cid).
+with `since` = the largest seq it saw and `bus` = the id of the bus that
+numbered it (from the welcome; docs/chat-protocol.md, "Resume after a
+reconnect"), takes its own messages found in the history as acknowledged, and resends the rest
+(same cid). After a hard stop of a shm server the new bus has another id:
+the server answers such a join with everything the room kept and
+complete:false, and the client counts from the new bus's seqs.
 
 Everything the client receives about its room goes into `log`, compact
 lists the checker reads (tests/chaos/chaos_check.py):
@@ -72,6 +76,7 @@ class Client:
         self.hold_until = 0.0     # no (re)send before this (after `unavailable`)
         self.epoch = 0
         self.last_seq = None      # largest seq seen in self.epoch
+        self.bus = None           # the id of the bus that numbered last_seq (welcome's "bus")
         self.ws = None
         self.connected = False
         self.joined_once = False
@@ -126,15 +131,19 @@ class Client:
         if welcome.get("type") != "welcome":
             raise OSError(f"no welcome: {welcome}")
         # The bus epoch is the harness's ground truth for the checker; the
-        # client itself only learns of a restarted bus the way a page does:
-        # its own join comes back with a seq not above its since.
+        # client itself learns of a restarted bus the way a page does: the
+        # welcome names another bus (or, from a server without bus ids, its
+        # own join comes back with a seq not above its since).
         epoch = self.chaos.epoch
         self.connects += 1
         self.epoch = epoch
         since = self.last_seq
+        bus = welcome.get("bus")
         join = {"type": "join", "room": self.room, "name": self.name}
         if since is not None:
             join["since"] = since
+            if self.bus is not None:
+                join["bus"] = self.bus
         self.pid = welcome.get("pid")
         self.conn_id = welcome.get("id")
         try:
@@ -158,11 +167,13 @@ class Client:
                 raise OSError(f"join refused: {f}")
         jseq = myjoin["seq"]
         evs = hist.get("messages", [])
-        restart = since is not None and jseq <= since
+        moved = since is not None and self.bus is not None and bus is not None and bus != self.bus
+        restart = moved or (since is not None and jseq <= since)
         if restart:
-            # The bus counts from 1 again: the server ignored since.
+            # Another bus, counting from 1 again: the server ignored since.
             self.stats["restarts_seen"] += 1
             self.last_seq = None
+        self.bus = bus
         self.log.append(["hist", epoch, since, bool(hist.get("complete")), jseq,
                          evs[0]["seq"] if evs else None, self.now()])
         for e in evs:

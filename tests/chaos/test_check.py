@@ -170,6 +170,45 @@ def case_stale_since_after_a_bus_restart_is_a_loss():
     assert r["lost_deliveries"] == 3 and r["stale_since"] == 3 and r["problems"], r
 
 
+def late_return_to_a_new_bus(complete):
+    """b saw up to 4 of the old bus, missed its 5 (the stop took it); it comes
+    back when the new bus is at 6 with since 4. a restarted at 1 and sent
+    2..5 on the new bus."""
+    a, b = two_clients()
+    a.sent(2, 5)
+    a.ev(5, "a:2")
+    a.conn(epoch=1, since=5, jseq=1)
+    b.conn(epoch=1, since=4, jseq=6, complete=complete, first=1 if not complete else 5)
+    for seq in (2, 3, 4, 5):
+        a.sent(seq + 1, seq, epoch=1)
+        a.ev(seq, f"a:{seq + 1}", epoch=1)
+    a.log.append(["e", 1, 6, "s", "join:b", "l"])
+    return a, b
+
+
+def case_foreign_bus_since_is_answered_incomplete_and_excused():
+    # With the old bus's id next to since the server sends all it kept,
+    # complete:false: b gets the new bus's 1..5, and the old bus's tail
+    # it missed is a restart gap it was told of.
+    a, b = late_return_to_a_new_bus(complete=False)
+    b.log.insert(b.log.index(["e", 1, 6, "s", "join:b", "l"]), ["e", 1, 1, "s", "join:a", "h"])
+    for seq in (2, 3, 4, 5):
+        b.log.insert(b.log.index(["e", 1, 6, "s", "join:b", "l"]), ["e", 1, seq, "m", f"a:{seq + 1}", "h", 9000])
+    r = result([a, b], epoch=1)
+    assert r["restart_gaps"] == 1 and r["history_incomplete"] == 1 and r["stale_since"] == 0, r
+    assert not r["problems"], r
+
+
+def case_silent_join_on_a_new_bus_loses_both_ends():
+    # The same return answered complete:true from 5 on (no bus id, the old
+    # trap): the new bus's 2..4 and the old bus's 5 are lost, not excused.
+    a, b = late_return_to_a_new_bus(complete=True)
+    b.ev(5, "a:6", epoch=1, src="h")
+    r = result([a, b], epoch=1)
+    assert r["lost_deliveries"] == 4 and r["stale_since"] == 4 and r["restart_gaps"] == 0, r
+    assert r["problems"], r
+
+
 def case_stalled_connection():
     a, b = two_clients()
     b.log.append(["stall", 1234, 5000])

@@ -48,6 +48,7 @@ class VectorBus : public Bus {
   void wake() override {}
   uint64_t last_seq() const override { return records.size(); }
   uint64_t first_seq() const override { return records.empty() ? 0 : 1; }
+  std::string id() const override { return "0123456789abcdef"; }
   std::vector<BusRecord> records;
 };
 

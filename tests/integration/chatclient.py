@@ -71,6 +71,7 @@ class ChatClient:
         self.you = welcome.get("you")
         self.pid = welcome.get("pid")
         self.id = welcome.get("id")
+        self.bus = welcome.get("bus")  # the bus id (docs/chat-protocol.md, "Resume after a reconnect")
         self.frames = [welcome]   # every frame received, in order
         self.pos = 1              # frames before pos were consumed by next()
         self.events = {}          # room -> live message/system events, in order
@@ -112,14 +113,17 @@ class ChatClient:
     async def message(self, room, text):
         await self.send({"type": "message", "room": room, "text": text})
 
-    async def join(self, room, name=None, since=None, timeout=5.0):
-        """Joins and returns (history, own join event, presence)."""
+    async def join(self, room, name=None, since=None, bus=None, timeout=5.0):
+        """Joins and returns (history, own join event, presence). bus: the
+        id of the bus that numbered since (sent only with since)."""
         cmd = {"type": "join", "room": room}
         if name is not None:
             cmd["name"] = name
         if since is not None:
             cmd["since"] = since
             self.since_used.add(room)
+            if bus is not None:
+                cmd["bus"] = bus
         await self.send(cmd)
         return await self.joined(room, timeout)
 

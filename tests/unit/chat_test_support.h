@@ -236,6 +236,14 @@ class MemoryBus : public wsb::Bus {
     return records.size();
   }
   uint64_t first_seq() const override { return last_seq() == 0 ? 0 : 1; }
+  std::string id() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bus_id;
+  }
+  void set_id(std::string id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    bus_id = std::move(id);
+  }
 
   // Record i (0-based), parsed.
   wsb::ChatRecord record(size_t i) const {
@@ -249,6 +257,7 @@ class MemoryBus : public wsb::Bus {
   bool refuse = false;
 
  private:
+  std::string bus_id = "00c0ffee00c0ffee";
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool woken_ = false;

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/bus_id.h"
 #include "runtime/redis_bus.h"
 
 #include <CppUTest/TestHarness.h>
@@ -401,4 +402,40 @@ TEST(RedisBus, LostDataDoesNotRestartNumbering) {
   UNSIGNED_LONGLONGS_EQUAL(7, publish_soon(fresh, "fresh"));
   CHECK(read_all(reader, &cursor, 7, seen, 3000));
   CHECK(in_order(seen, 1) && seen.size() == 7 && seen.back().payload == "fresh");
+}
+
+TEST(RedisBus, OneIdPerRedisAndANewOneWhenRedisLostItsData) {
+  start_persistent();
+  RedisBus a(options()), b(options());
+  const std::string id = a.id();
+  CHECK_TEXT(wsb::is_valid_bus_id(id), id.c_str());
+  STRCMP_EQUAL(id.c_str(), b.id().c_str());  // two servers, one bus
+  a.publish("one");
+  uint64_t cursor = 0;
+  Records seen;
+  CHECK(read_all(b, &cursor, 1, seen, 2000));
+  STRCMP_EQUAL(id.c_str(), b.id().c_str());
+
+  // A restart that kept the data (AOF) is the same bus.
+  restart(true);
+  RedisBus c(options());
+  STRCMP_EQUAL(id.c_str(), c.id().c_str());
+
+  // Data lost: the reader's next read makes (and every process then
+  // reports) a new id.
+  restart(false);
+  Records none;
+  for (auto t0 = Clock::now(); b.id() == id && elapsed_ms(t0) < 3000; sleep_ms(10)) b.read(&cursor, none, 10);
+  const std::string renewed = b.id();
+  CHECK_TEXT(wsb::is_valid_bus_id(renewed), renewed.c_str());
+  CHECK(renewed != id);
+  RedisBus d(options());
+  STRCMP_EQUAL(renewed.c_str(), d.id().c_str());
+  for (auto t0 = Clock::now(); a.id() == id && elapsed_ms(t0) < 3000; sleep_ms(10)) a.read(&cursor, none, 10);
+  STRCMP_EQUAL(renewed.c_str(), a.id().c_str());
+
+  // Unreachable before it ever knew: no id rather than a made-up one.
+  server.kill();
+  RedisBus e(options());
+  STRCMP_EQUAL("", e.id().c_str());
 }

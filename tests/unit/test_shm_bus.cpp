@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/bus_id.h"
 #include "runtime/shm_bus.h"
 
 #include <CppUTest/TestHarness.h>
@@ -266,6 +267,25 @@ TEST(ShmBus, AttachWrapsTheSameMappingAndDestructionDoesNotUnmap) {
   std::vector<uint64_t> junk(1024, 0x5a5a5a5a5a5a5a5aULL);
   CHECK(ShmBus::attach(junk.data(), junk.size() * 8) == nullptr);
   CHECK(ShmBus::attach(nullptr, m.size) == nullptr);
+}
+
+TEST(ShmBus, IdIsKeptByTheMappingAndNewPerCreate) {
+  Mapping m(4096);
+  const std::string id = m.bus->id();
+  CHECK_TRUE(wsb::is_valid_bus_id(id));
+  m.bus->publish("one");
+  {
+    auto child = m.view();  // another child, or the DSO reloaded on a graceful restart
+    CHECK(child != nullptr);
+    STRCMP_EQUAL(id.c_str(), child->id().c_str());
+  }
+  m.bus = m.view();
+  STRCMP_EQUAL(id.c_str(), m.bus->id().c_str());
+  // A hard stop and start: a fresh mapping numbers from 1 again, and says so.
+  Mapping fresh(4096);
+  UNSIGNED_LONGLONGS_EQUAL(1, fresh.bus->publish("one"));
+  CHECK_TRUE(wsb::is_valid_bus_id(fresh.bus->id()));
+  CHECK(fresh.bus->id() != id);
 }
 
 TEST(ShmBus, WaitWakesOnPublishOrWakeAndTimesOutOtherwise) {
