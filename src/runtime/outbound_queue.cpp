@@ -32,6 +32,9 @@ namespace {
 // reallocated), but one burst must not pin thousands of slots on a
 // connection that then idles: above this they are given back.
 constexpr size_t kKeptFrames = 64;
+// The same for the encoded bytes of a batch (TLS hub writes): a session
+// keeps a buffer for small batches only.
+constexpr size_t kKeptWire = 2048;
 
 void trim(std::vector<FramePtr>& frames) {
   if (frames.capacity() > kKeptFrames) std::vector<FramePtr>().swap(frames);
@@ -211,23 +214,7 @@ bool OutboundQueue::write_direct() {
     frames.clear();
     return false;
   }
-  // Encoded (TLS): the batch becomes one buffer of records, counted as
-  // delivered here: once encoded it is part of the stream, and whatever the
-  // socket does not take goes out through the session, in order.
-  size_t messages = 0, payload = 0;
-  if (encoder_ && !frames.empty()) {
-    messages = frames.size();
-    for (const auto& f : frames) payload += f->size();
-    std::string wire;
-    const bool ok = encoder_->encode(frames, wire);
-    frames.clear();
-    if (!ok) {
-      disable_direct();  // a broken connection: the session's next write finds out
-      trim(frames);
-      return false;
-    }
-    frames.push_back(make_frame(std::move(wire)));
-  }
+  if (encoder_) return write_encoded_locked(fd, frames);
   size_t i = 0, offset = 0, bytes = 0;
   bool stalled = false;
   while (i < frames.size()) {
@@ -253,11 +240,10 @@ bool OutboundQueue::write_direct() {
       }
     }
   }
-  if (!encoder_) messages = i, payload = bytes;
   if (direct_stats_) {
-    direct_stats_->messages_out.fetch_add(messages, std::memory_order_relaxed);
-    direct_stats_->hub_writes.fetch_add(messages, std::memory_order_relaxed);
-    direct_stats_->bytes_out.fetch_add(payload, std::memory_order_relaxed);
+    direct_stats_->messages_out.fetch_add(i, std::memory_order_relaxed);
+    direct_stats_->hub_writes.fetch_add(i, std::memory_order_relaxed);
+    direct_stats_->bytes_out.fetch_add(bytes, std::memory_order_relaxed);
     if (stalled) direct_stats_->hub_handbacks.fetch_add(1, std::memory_order_relaxed);
   }
   if (stalled) {
@@ -267,6 +253,50 @@ bool OutboundQueue::write_direct() {
   }
   frames.clear();
   trim(frames);
+  return !stalled;
+}
+
+// Encoded (TLS): the batch becomes one buffer of records, counted as
+// delivered here: once encoded it is part of the stream, and whatever the
+// socket does not take goes out through the session, in order, as it is.
+// The buffer is kept between batches (small ones only), so a delivery costs
+// no allocation unless the socket is full.
+bool OutboundQueue::write_encoded_locked(int fd, std::vector<FramePtr>& frames) {
+  if (frames.empty()) return true;
+  const size_t messages = frames.size();
+  size_t payload = 0;
+  for (const auto& f : frames) payload += f->size();
+  wire_.clear();
+  const bool ok = encoder_->encode(frames, wire_);
+  frames.clear();
+  trim(frames);
+  if (!ok) {
+    disable_direct();  // a broken connection: the session's next write finds out
+    return false;
+  }
+  size_t sent = 0;
+  bool stalled = false;
+  while (sent < wire_.size()) {
+    ssize_t n = ::send(fd, wire_.data() + sent, wire_.size() - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) disable_direct();
+      stalled = true;
+      break;
+    }
+    sent += static_cast<size_t>(n);
+  }
+  if (direct_stats_) {
+    direct_stats_->messages_out.fetch_add(messages, std::memory_order_relaxed);
+    direct_stats_->hub_writes.fetch_add(messages, std::memory_order_relaxed);
+    direct_stats_->bytes_out.fetch_add(payload, std::memory_order_relaxed);
+    if (stalled) direct_stats_->hub_handbacks.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (stalled) {
+    unsent_.push_back(make_frame(wire_.substr(sent)));
+    unsent_offset_ = 0;
+  }
+  if (wire_.capacity() > kKeptWire) std::string().swap(wire_);
   return !stalled;
 }
 

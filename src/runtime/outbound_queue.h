@@ -129,6 +129,8 @@ class OutboundQueue {
   std::vector<FramePtr> unsent_;   // a producer's partial write, in order
   size_t unsent_offset_ = 0;       // bytes of unsent_[0] already on the wire
   std::vector<FramePtr> direct_batch_;
+  std::string wire_;               // a batch's encoded bytes (encoder_)
+  bool write_encoded_locked(int fd, std::vector<FramePtr>& frames);
 };
 
 }  // namespace wsb
