@@ -212,7 +212,7 @@ bool FilterTransport::pass(bool flush) {
 // record of its own, go down in place. Each full buffer is passed before
 // the buffer is reused: mod_ssl encrypts a bucket before it returns (any
 // filter that kept a transient bucket would have to copy it first).
-bool FilterTransport::write_coalesced(const std::vector<FramePtr>& frames) {
+bool FilterTransport::write_coalesced(const std::vector<FramePtr>& frames, bool flush) {
   size_t left = 0;  // bytes of the batch not yet put in the brigade
   for (const auto& f : frames) left += f->size();
   std::unique_ptr<char[]> buf;  // only when two frames share a record
@@ -245,7 +245,7 @@ bool FilterTransport::write_coalesced(const std::vector<FramePtr>& frames) {
     }
   }
   if (used) add(buf.get(), used);
-  return pass(true);
+  return pass(flush);
 }
 
 }  // namespace wsb
@@ -328,11 +328,11 @@ bool whole_tls_records(std::string_view bytes) {
 bool FilterTransport::encode(const std::vector<FramePtr>& frames, std::string& out) {
   const size_t before = out.size();
   capture_ = &out;
-  const bool ok = write_coalesced(frames);
+  const bool ok = write_coalesced(frames, false);
   capture_ = nullptr;
-  if (ok && !whole_tls_records(std::string_view(out).substr(before))) {
+  if (ok && (out.size() == before || !whole_tls_records(std::string_view(out).substr(before)))) {
     ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c_,
-                  "wsbridge: mod_ssl passed down something other than TLS records; hub writes off "
+                  "wsbridge: mod_ssl made no TLS records of a batch, or passed down something else; hub writes off "
                   "for this connection");
     out.resize(before);
     return false;

@@ -76,7 +76,9 @@ class FilterTransport : public Transport, private DirectEncoder {
  private:
   ReadStatus read_socket(std::string& buf, size_t max);
   ReadStatus take_core_input(std::string& buf, size_t max);
-  bool write_coalesced(const std::vector<FramePtr>& frames);
+  // flush: end with a FLUSH bucket (the session's writes); the hub's
+  // encoding needs none, mod_ssl passes each record down as it makes it.
+  bool write_coalesced(const std::vector<FramePtr>& frames, bool flush = true);
   bool pass(bool flush);
   bool ready() const override;
   bool encode(const std::vector<FramePtr>& frames, std::string& out) override;
