@@ -41,6 +41,11 @@ class ChatService : public BusConsumer {
   const RedisBus* redis_bus() const { return redis_bus_.load(std::memory_order_acquire); }
   // Null until the hub started in this child (started_ publishes engine_).
   ChatEngine* engine() { return started_.load(std::memory_order_acquire) ? engine_.get() : nullptr; }
+  // This child's webhook thread (WSBridgePusherWebhook), for its figures:
+  // null until the hub started here, or when no webhook is configured.
+  const WebhookDispatcher* webhooks() const {
+    return started_.load(std::memory_order_acquire) ? webhooks_.get() : nullptr;
+  }
   std::string next_conn_id();
   // (server tag << 32) | pid: who owns a chat member (see chat_record.h).
   long owner_key(int pid) const { return static_cast<long>((static_cast<uint64_t>(server_tag_) << 32) | static_cast<uint32_t>(pid)); }

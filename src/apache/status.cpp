@@ -184,6 +184,22 @@ void write_bus_and_hub(W& w) {
     w.Key("local_connections"); w.Uint64(es.local_connections);
     w.Key("pending_publishes"); w.Uint64(chat.pending().size());
     w.Key("pending_dropped"); w.Uint64(chat.pending().dropped());
+    w.Key("cid_duplicates"); w.Uint64(es.cid_duplicates);
+    w.Key("direct_cids"); w.Uint64(es.direct_cids);
+    w.EndObject();
+  }
+  // WSBridgePusherWebhook: each child POSTs the webhooks of its own hub from
+  // its own thread, so these are the answering child's figures only.
+  if (const WebhookDispatcher* hooks = chat.webhooks()) {
+    WebhookStats st = hooks->stats();
+    w.Key("webhooks");
+    w.StartObject();
+    w.Key("scope"); w.String("child");
+    w.Key("targets"); w.Uint64(hooks->targets());
+    w.Key("sent_batches"); w.Uint64(st.sent_batches);
+    w.Key("sent_events"); w.Uint64(st.sent_events);
+    w.Key("failed_attempts"); w.Uint64(st.failed_attempts);
+    w.Key("dropped_events"); w.Uint64(st.dropped_events);
     w.EndObject();
   }
 }

@@ -23,6 +23,7 @@ constexpr std::string_view kHtml = R"html(<!doctype html>
   <title>Status · mod_wsbridge</title>
   <link rel="icon" type="image/svg+xml" href="?asset=favicon.svg">
   <link rel="stylesheet" href="?asset=status.css">
+  <script src="?asset=status-extra.js" defer></script>
   <script src="?asset=status.js" defer></script>
 </head>
 <body>
@@ -94,6 +95,7 @@ constexpr std::string_view kHtml = R"html(<!doctype html>
         <table data-testid="apps-table">
           <thead><tr>
             <th scope="col">app</th><th scope="col" class="num">open</th><th scope="col" class="num">accepted</th>
+            <th scope="col" class="num" title="of them on HTTP/2 streams (RFC 8441)">accepted h2</th>
             <th scope="col" class="num">messages in</th><th scope="col" class="num">messages out</th>
             <th scope="col" class="num">bytes in</th><th scope="col" class="num">bytes out</th>
             <th scope="col" class="num">queue overflows</th><th scope="col" class="num">pings sent</th>
@@ -135,6 +137,19 @@ constexpr std::string_view kHtml = R"html(<!doctype html>
       <section class="panel">
         <h2>Hub <small id="hub-pid"></small></h2>
         <dl class="kv" id="hub" data-testid="hub"></dl>
+      </section>
+      <section class="panel">
+        <h2>Pusher webhooks <small id="webhooks-pid"></small></h2>
+        <p class="note">Counted by each child for the webhooks of its own hub: these are the figures of the child that answered, not of the server.</p>
+        <dl class="kv" id="webhooks" data-testid="webhooks"></dl>
+      </section>
+      <section class="panel">
+        <h2>Backend bridge</h2>
+        <dl class="kv" id="backend" data-testid="backend"></dl>
+      </section>
+      <section class="panel">
+        <h2>Capacity <small id="capacity-pid"></small></h2>
+        <dl class="kv" id="capacity" data-testid="capacity"></dl>
       </section>
     </div>
   </main>
@@ -184,14 +199,15 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
   };
   // Counters that mean trouble when they are not zero.
   const WARN_KEYS = new Set(["queue_overflows", "deliveries_refused", "overruns", "pending_dropped",
-    "outages", "bus_overruns", "untracked"]);
+    "outages", "bus_overruns", "untracked", "cid_duplicates"]);
   const LABELS = {
     type: "type", connected: "connected", outages: "outages", publish_links: "publish links",
     resets: "resets", last_error: "last error", first_seq: "first seq", last_seq: "last seq",
     bus_overruns: "overruns (all children)", events_applied: "events applied",
     frames_delivered: "frames delivered", deliveries_refused: "deliveries refused",
     rooms: "rooms", local_connections: "chat connections here", pending_publishes: "pending publishes",
-    pending_dropped: "pending dropped",
+    pending_dropped: "pending dropped", id: "bus id",
+    cid_duplicates: "cid repeats dropped (dedupe)", direct_cids: "direct cids remembered",
     limit: "WSBridgeMaxConnectionsPerIP", addresses: "addresses with WebSockets", connections: "their WebSockets",
     busiest: "most from one address", refused: "refused (429)", untracked: "let in uncounted (table full)",
     reclaimed: "given back from dead children",
@@ -448,10 +464,13 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
     const body = $("apps-body");
     body.replaceChildren();
     for (const [name, f] of Object.entries(s.apps || {})) {
-      body.append(row([node("th", { scope: "row" }, name), f.open, f.accepted, f.messages_in, f.messages_out,
+      const cells = [f.open, f.accepted, f.accepted_h2 || 0, f.messages_in, f.messages_out,
         bytesCell(f.bytes_in), bytesCell(f.bytes_out), cell(f.queue_overflows, f.queue_overflows ? "warn" : ""),
-        f.pings_sent, f.hub_writes, f.hub_handbacks, cell(f.rate_limited || 0, f.rate_limited ? "warn" : "")],
-        { "data-app": name }));
+        f.pings_sent, f.hub_writes, f.hub_handbacks, cell(f.rate_limited || 0, f.rate_limited ? "warn" : "")]
+        .map((c) => (c instanceof Node ? c : cell(c)));
+      ["open", "accepted", "accepted_h2", "messages_in", "messages_out", "bytes_in", "bytes_out", "queue_overflows",
+        "pings_sent", "hub_writes", "hub_handbacks", "rate_limited"].forEach((k, i) => { cells[i].dataset.key = k; });
+      body.append(row([node("th", { scope: "row" }, name), ...cells], { "data-app": name }));
     }
   }
 
@@ -483,7 +502,8 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
     }
   }
 
-  function fillKv(dl, obj) {
+  // labels: names for keys this script does not know (status-extra.js).
+  function fillKv(dl, obj, labels) {
     dl.replaceChildren();
     for (const [k, v] of Object.entries(obj || {})) {
       let text = v, cls = null;
@@ -491,7 +511,9 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
       else if (typeof v === "number") { text = fmtInt(v); if (v && WARN_KEYS.has(k)) cls = "warn"; }
       else if (v === "" || v == null) text = "—";
       else if (typeof v === "object") text = JSON.stringify(v);
-      dl.append(node("dt", {}, LABELS[k] || k.replace(/_/g, " ")), node("dd", { class: cls, "data-key": k }, String(text)));
+      const label = (labels && labels[k]) || LABELS[k] || k.replace(/_/g, " ");
+      dl.append(node("dt", {}, label), node("dd", { class: cls, "data-key": k, "data-value": typeof v === "number" ? v : null },
+        String(text)));
     }
   }
 
@@ -520,6 +542,8 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
     renderRefused(s);
     renderPerIp(s);
     renderBusAndHub(s);
+    // The panels of status-extra.js (loaded first, so it is listening).
+    document.dispatchEvent(new CustomEvent("wsb:status", { detail: { s, fillKv, node, fmtInt } }));
     drawCharts();
   }
 
@@ -790,6 +814,7 @@ const StatusAsset kAssets[] = {
     {"status.js", "text/javascript; charset=utf-8", kScript},
     {"status.css", "text/css; charset=utf-8", kStyle},
     {"favicon.svg", "image/svg+xml", kIcon},
+    status_page_extra_script(),
 };
 
 }  // namespace

@@ -18,7 +18,13 @@ struct StatusAsset {
 // The HTML shell, served for ?format=html or an Accept that prefers HTML.
 const StatusAsset& status_page_html();
 
-// status.js, status.css or favicon.svg; nullptr for any other name.
+// status-extra.js (status_page_extra.cpp): the panels for the backend
+// bridge, the capacity and the Pusher webhooks, drawn from the figures
+// status.js hands it with a "wsb:status" event after each poll.
+StatusAsset status_page_extra_script();
+
+// status.js, status-extra.js, status.css or favicon.svg; nullptr for any
+// other name.
 const StatusAsset* status_page_asset(std::string_view name);
 
 }  // namespace wsb

@@ -44,6 +44,7 @@ class WebhookDispatcher {
   // Hub thread: every hook of this process; those no target wants are ignored.
   void add(const std::vector<PusherHook>& hooks);
   WebhookStats stats() const;
+  size_t targets() const { return slots_.size(); }  // fixed at construction
   // Stops the thread. What still waits (and a batch waiting for its retry)
   // gets one last try each within flush_ms; the rest is dropped and logged.
   void stop(int flush_ms = 2000);

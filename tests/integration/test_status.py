@@ -102,7 +102,8 @@ def test_status_json_shape():
     for app in ("echo", "chat"):
         fig = s["apps"][app]
         for key in ("open", "accepted", "messages_in", "messages_out", "bytes_in", "bytes_out",
-                    "queue_overflows", "pings_sent", "hub_writes", "hub_handbacks", "closes"):
+                    "queue_overflows", "pings_sent", "hub_writes", "hub_handbacks", "accepted_h2",
+                    "rate_limited", "closes"):
             assert key in fig, f"apps.{app} lacks {key!r}: {fig}"
     for reason in ("bad_request", "unauthorized", "forbidden_origin", "method_not_allowed",
                    "upgrade_required", "overloaded"):
@@ -526,7 +527,8 @@ def test_head_requests():
 
 
 def test_assets_content_types_and_revalidation():
-    want = {"status.js": "text/javascript; charset=utf-8", "status.css": "text/css; charset=utf-8",
+    want = {"status.js": "text/javascript; charset=utf-8", "status-extra.js": "text/javascript; charset=utf-8",
+            "status.css": "text/css; charset=utf-8",
             "favicon.svg": "image/svg+xml"}
     _, _, page = get("/ws/status?format=html")
     referenced = set(re.findall(r'(?:src|href)="\?asset=([^"&]+)"', page.decode()))
@@ -609,3 +611,77 @@ def test_prometheus_has_help_before_every_type():
     assert rest[0].startswith("# TYPE wsbridge_open_connections gauge"), rest[:2]
     assert all(line.startswith(("# TYPE wsbridge_", "wsbridge_")) for line in rest), rest
     parse_prometheus(body.decode())  # still strictly valid
+
+
+def per_pid(pred_key, polls=60):
+    """{pid: value} of a per-child figure (a key path into the answering
+    child's status, None where that child lacks it), over many polls so
+    every child is likely to have answered."""
+    seen = {}
+    for _ in range(polls):
+        s = status()
+        v = s
+        for k in pred_key:
+            v = v.get(k) if isinstance(v, dict) else None
+        seen[s["pid"]] = v
+    return seen
+
+
+@time_limit(60)
+def test_cid_repeat_counts_in_every_hub_and_the_bus_id_is_the_welcome_one():
+    """hub.cid_duplicates (the answering child's engine: every engine that
+    applies the repeated record drops it and counts it), hub.direct_cids,
+    and bus.id, which is what a welcome reports."""
+    async def go():
+        # A chat client per child, so every child's hub runs.
+        clients = [await ChatClient.connect(apache.port, name=f"Cid{i}") for i in range(8)]
+        try:
+            room = uniq("cid")
+            for c in clients:
+                await c.join(room)
+            before = {pid: v for pid, v in per_pid(("hub", "cid_duplicates")).items() if v is not None}
+            assert before, "no child answered with a hub"
+            for _ in range(2):
+                await clients[0].send({"type": "message", "room": room, "text": "once", "cid": "status-cid-1"})
+            await clients[1].wait_events(room, lambda evs: n_messages(evs) >= 1)
+            # Each child that had a hub before counts the repeat exactly once.
+            deadline = time.time() + 10
+            after = {}
+            while time.time() < deadline:
+                s = status()
+                after[s["pid"]] = s["hub"]["cid_duplicates"]
+                if all(after.get(pid) == v + 1 for pid, v in before.items()):
+                    break
+                time.sleep(0.05)
+            assert all(after.get(pid) == v + 1 for pid, v in before.items()), (before, after)
+            s = status()
+            assert isinstance(s["hub"]["direct_cids"], int), s["hub"]
+            bus_id = clients[0].welcome.get("bus")
+            assert bus_id and s["bus"]["id"] == bus_id, (clients[0].welcome, s["bus"])
+        finally:
+            await close_all(clients)
+    run(go(), timeout=50)
+
+
+def test_page_has_a_place_for_every_figure_of_the_json():
+    """The HTML shell and its scripts name every figure the JSON has (the
+    scripts draw them; the browser test checks the values)."""
+    page = get("/ws/status?format=html")[2].decode()
+    js = get("/ws/status?asset=status.js")[2].decode()
+    extra = get("/ws/status?asset=status-extra.js")[2].decode()
+    for testid in ("apps-table", "per-ip", "bus", "hub", "webhooks", "backend", "capacity"):
+        assert f'data-testid="{testid}"' in page, testid
+    assert page.index("?asset=status-extra.js") < page.index("?asset=status.js"), "status-extra.js must load first"
+    s = status()
+    for key in chat(s):
+        if key != "closes":
+            assert f'"{key}"' in js, f"status.js does not show apps.*.{key}"
+    for key in ("cid_duplicates", "direct_cids", "id"):
+        assert f"{key}:" in js, f"status.js has no label for {key}"
+    for key in ("sent_batches", "sent_events", "failed_attempts", "dropped_events", "targets"):
+        assert f"{key}:" in extra, f"status-extra.js has no label for webhooks.{key}"
+    for key in s["capacity"]:
+        assert f"{key}:" in extra, f"status-extra.js has no label for capacity.{key}"
+    for key in ("requests", "opens_refused", "channels_here", "subscriptions_here", "failures"):
+        assert key in extra, f"status-extra.js does not show backend.{key}"
+    assert "innerHTML" not in js + extra and "insertAdjacentHTML" not in js + extra, "figures must go in as text"
