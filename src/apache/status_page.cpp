@@ -778,8 +778,9 @@ td.wrap { white-space: normal; }
 .bar { display: flex; height: 10px; border-radius: 5px; background: var(--grid); overflow: hidden; }
 .bar span { display: block; height: 100%; }
 
-.kv { display: grid; grid-template-columns: max-content 1fr; gap: 0.3rem 1rem; margin: 0.6rem 0 0; }
-.kv dt { color: var(--muted); }
+.kv { display: grid; grid-template-columns: minmax(0, max-content) minmax(0, 1fr); gap: 0.3rem 1rem; margin: 0.6rem 0 0; }
+.kv dt { color: var(--muted); overflow-wrap: anywhere; }
+.kv > .empty { grid-column: 1 / -1; }
 .kv dd { margin: 0; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
 
 footer {

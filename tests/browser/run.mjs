@@ -13,6 +13,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { createRequire } from "node:module";
+import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -791,6 +792,167 @@ test("status-page", async () => {
   await page.screenshot({ path: path.join(shots, "status-phone.png") });
   await ctx.close();
 });
+
+test("status-page-figures", async () => {
+  // The figures an admin had only in the JSON, each shown with the JSON's
+  // value after traffic that changes it: accepted over HTTP/2, the chat
+  // rate limit, the hub's writes, the cid dedupe, the bus id, the per-IP
+  // limiter, the capacity, the backend bridge; then the webhook panel and
+  // text escaping with a doctored JSON.
+  const ctx = await newContext();
+  const traffic = await ctx.newPage();
+  traffic.on("pageerror", (e) => pageErrors.push(`status traffic: ${e.message}`));
+  await traffic.goto(`${base()}/ws/status?format=json`); // any page of this origin will do
+  const room = uniq("figures");
+  await traffic.evaluate((room) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/ws/chat?name=Cid");
+    window.statusChat = ws;
+    ws.onerror = () => reject(new Error("chat socket failed"));
+    ws.onmessage = (e) => {
+      const m = JSON.parse(e.data);
+      if (m.type === "welcome") ws.send(JSON.stringify({ type: "join", room }));
+      else if (m.type === "history" || m.type === "joined" || m.room === room) resolve();
+    };
+  }), room);
+  const page = await ctx.newPage();
+  page.on("pageerror", (e) => pageErrors.push(`status: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") pageErrors.push(`status console: ${m.text()}`); });
+  await page.goto(`${base()}/ws/status?interval=1`);
+  await page.waitForSelector('[data-testid="poll-state"][data-state="live"]');
+
+  // Everything the page shows, from one poll (so from one child).
+  const APP_KEYS = ["open", "accepted", "accepted_h2", "hub_writes", "hub_handbacks", "rate_limited"];
+  const snapshot = () => page.evaluate((keys) => {
+    const kv = (id) => Object.fromEntries([...document.querySelectorAll(`[data-testid="${id}"] dd[data-key]`)]
+      .map((dd) => [dd.dataset.key, dd.dataset.value === undefined ? dd.textContent : Number(dd.dataset.value)]));
+    return {
+      pid: Number(document.getElementById("hub-pid").textContent.replace(/\D+/g, "")),
+      apps: Object.fromEntries([...document.querySelectorAll('[data-testid="apps-table"] tr[data-app]')].map((tr) => [tr.dataset.app,
+        Object.fromEntries(keys.map((k) => [k, Number(tr.querySelector(`td[data-key="${k}"]`)?.dataset.value)]))])),
+      hub: kv("hub"), bus: kv("bus"), perIp: kv("per-ip"), capacity: kv("capacity"), backend: kv("backend"),
+      hubText: document.querySelector('[data-testid="hub"]').textContent,
+      webhooksText: document.querySelector('[data-testid="webhooks"]').textContent,
+    };
+  }, APP_KEYS);
+  await page.waitForFunction(() => /\d/.test(document.getElementById("hub-pid").textContent));
+  // Each child's figures before (the page's poll may move to the other
+  // child when its keep-alive connection ends).
+  const before = {};
+  for (const pid of await childPids()) before[pid] = await statusOf(pid);
+  // A chat message sent twice with the same cid: every hub drops the repeat and counts it.
+  await traffic.evaluate((room) => {
+    for (let i = 0; i < 2; i++) window.statusChat.send(JSON.stringify({ type: "message", room, text: "exactly once", cid: "status-page-cid" }));
+  }, room);
+  // A burst over WSBridgeRateLimit (20/s, burst 40) from a fresh chat socket: a few refusals, not 10 in a row.
+  await traffic.evaluate(() => new Promise((resolve, reject) => {
+    const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/ws/chat?name=Burst");
+    ws.onerror = () => reject(new Error("burst socket failed"));
+    ws.onmessage = (e) => {
+      if (JSON.parse(e.data).type !== "welcome") return;
+      for (let i = 0; i < 45; i++) ws.send(JSON.stringify({ type: "join", room: "status-burst" })); // leave is free
+      setTimeout(resolve, 500);
+    };
+  }));
+  // An echo WebSocket over HTTP/2 (RFC 8441): Chromium uses the h2
+  // connection its https navigation opened.
+  const h2ctx = await newContext({ ignoreHTTPSErrors: true });
+  const h2page = await h2ctx.newPage();
+  await h2page.goto(`${tlsBase()}/ws/status?format=json`);
+  check(await h2page.evaluate(() => performance.getEntriesByType("navigation")[0].nextHopProtocol) === "h2",
+    "the https status page did not load over h2");
+  await h2page.evaluate(() => new Promise((resolve, reject) => {
+    const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/ws/echo");
+    window.h2ws = ws;
+    ws.onopen = resolve;
+    ws.onerror = () => reject(new Error("h2 echo socket failed"));
+  }));
+  const matches = (snap, j) => Object.keys(j.apps).every((a) => APP_KEYS.every((k) => snap.apps[a]?.[k] === j.apps[a][k])) &&
+    snap.hub.cid_duplicates === j.hub?.cid_duplicates && snap.bus.id === j.bus.id &&
+    Object.entries(j.capacity).every(([k, v]) => snap.capacity[k] === v) &&
+    ["requests", "opens_refused", "channels_here", "subscriptions_here"].every((k) => snap.backend[k] === j.backend[k]) &&
+    snap.perIp.limit === (j.per_ip.limit || "no limit") && snap.perIp.refused === j.refused.per_ip && snap.perIp.connections === j.per_ip.connections;
+  let snap = null, after = null, was = null;
+  for (let i = 0; i < 20; i++) {
+    snap = await snapshot();
+    after = await statusOf(snap.pid);
+    was = before[snap.pid];
+    if (after && was && matches(snap, after) && after.apps.echo.accepted_h2 > was.apps.echo.accepted_h2 &&
+        after.apps.chat.rate_limited > was.apps.chat.rate_limited && (!was.hub || after.hub.cid_duplicates > was.hub.cid_duplicates)) break;
+    await sleep(500);
+  }
+  console.log(`# figures from child ${snap.pid}: hub ${was?.hub ? "yes" : "no"}, cid ${snap.hub.cid_duplicates}, rate_limited ${after?.apps.chat.rate_limited}, accepted_h2 ${after?.apps.echo.accepted_h2}`);
+  check(after && was, `no figures of child ${snap.pid}, the page's, before and after`);
+  for (const a of Object.keys(after.apps))
+    for (const k of APP_KEYS) check(snap.apps[a]?.[k] === after.apps[a][k], `apps table: ${a} ${k} shows ${snap.apps[a]?.[k]}, the JSON says ${after.apps[a][k]}`);
+  check(after.apps.echo.accepted_h2 === was.apps.echo.accepted_h2 + 1,
+    `accepted_h2 went from ${was.apps.echo.accepted_h2} to ${after.apps.echo.accepted_h2} for one h2 WebSocket`);
+  check(after.apps.chat.rate_limited > was.apps.chat.rate_limited, `rate_limited stayed at ${after.apps.chat.rate_limited} after a burst`);
+  if (was.hub) {
+    check(snap.hub.cid_duplicates === was.hub.cid_duplicates + 1 && after.hub.cid_duplicates === was.hub.cid_duplicates + 1,
+      `cid repeats: the page shows ${snap.hub.cid_duplicates}, the JSON ${after.hub.cid_duplicates}, ${was.hub.cid_duplicates} before one repeat`);
+    check(Number.isInteger(snap.hub.direct_cids) && snap.hub.direct_cids === after.hub.direct_cids, `direct cids: page ${snap.hub.direct_cids}`);
+  } else {
+    check(snap.hubText.includes("No chat hub"), "no hub in the page's child, and the page does not say so");
+  }
+  check(after.bus.id && snap.bus.id === after.bus.id, `bus id: the page shows ${snap.bus.id}, the JSON ${after.bus.id}`);
+  check(snap.perIp.limit === (after.per_ip.limit || "no limit") && snap.perIp.refused === after.refused.per_ip && snap.perIp.connections === after.per_ip.connections,
+    `per-IP panel ${JSON.stringify(snap.perIp)} vs JSON ${JSON.stringify(after.per_ip)} refused ${after.refused.per_ip}`);
+  for (const [k, v] of Object.entries(after.capacity)) check(snap.capacity[k] === v, `capacity ${k}: page ${snap.capacity[k]}, JSON ${v}`);
+  for (const k of ["requests", "opens_refused", "channels_here", "subscriptions_here"])
+    check(snap.backend[k] === after.backend[k], `backend ${k}: page ${snap.backend[k]}, JSON ${after.backend[k]}`);
+  for (const [k, v] of Object.entries(after.backend.failures))
+    check(snap.backend[`failed_${k}`] === v, `backend failures ${k}: page ${snap.backend[`failed_${k}`]}, JSON ${v}`);
+  if (!after.webhooks) check(snap.webhooksText.includes("No webhook thread"), "webhooks panel without figures says nothing");
+
+  // The webhook panel with figures, and text from the JSON shown as text:
+  // the page's poll answered with the real JSON plus webhook figures and
+  // markup in a string.
+  const evil = '<img src="x" data-evil="1">';
+  await page.route((u) => u.searchParams.get("format") === "json", async (route) => {
+    const res = await route.fetch();
+    const j = await res.json();
+    j.webhooks = { scope: "child", targets: 2, sent_batches: 3, sent_events: 7, failed_attempts: 1, dropped_events: 0 };
+    j.bus.last_error = evil;
+    await route.fulfill({ response: res, json: j });
+  });
+  await page.waitForFunction(() => document.querySelector('[data-testid="webhooks"] dd[data-key="sent_events"]')?.dataset.value === "7");
+  const wh = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('[data-testid="webhooks"] dd[data-key]')]
+    .map((dd) => [dd.dataset.key, dd.dataset.value === undefined ? dd.textContent : Number(dd.dataset.value)])));
+  check(wh.targets === 2 && wh.sent_batches === 3 && wh.sent_events === 7 && wh.failed_attempts === 1 && wh.dropped_events === 0,
+    `webhooks panel ${JSON.stringify(wh)}`);
+  check(String(wh.scope).includes("this child only"), `webhooks panel does not say its figures are this child's: ${wh.scope}`);
+  check(await page.locator('[data-testid="webhooks"] dd[data-key="failed_attempts"].warn').count() === 1, "a failed webhook attempt is not flagged");
+  check(await page.locator("[data-evil]").count() === 0, "markup from the JSON became an element");
+  check(await page.locator('[data-testid="bus"] dd[data-key="last_error"]').textContent() === evil, "the bus error is not shown as text");
+  await page.unroute((u) => u.searchParams.get("format") === "json");
+  await h2ctx.close();
+  await ctx.close();
+});
+
+// The pids of the children that answer the status within 40 new connections.
+async function childPids() {
+  const pids = new Set();
+  for (let i = 0; i < 40; i++) pids.add((await statusOf(null)).pid);
+  return [...pids];
+}
+
+// The status JSON from child pid (any child if null; a new connection per try, so the MPM may
+// hand it to any child); null if that child did not answer within 60 tries.
+async function statusOf(pid) {
+  const url = new URL(`${base()}/ws/status?format=json`);
+  for (let i = 0; i < 60; i++) {
+    const j = await new Promise((resolve, reject) => {
+      http.get(url, { agent: false }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => { body += d; });
+        res.on("end", () => resolve(JSON.parse(body)));
+      }).on("error", reject);
+    });
+    if (pid == null || j.pid === pid) return j;
+  }
+  return null;
+}
 
 test("php-demo", async () => {
   // The live poll of htdocs/php/, whose WebSocket backend is one PHP file

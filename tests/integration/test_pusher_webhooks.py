@@ -14,6 +14,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from chatclient import status_json
 from harness import BASE, ROOT, Apache, free_port, no_child_crash
 from wsclient import WS
 
@@ -327,6 +328,53 @@ def test_a_500_is_retried_with_the_same_signed_body():
         assert for_channel(ch) == [{"name": "channel_occupied", "channel": ch}]
     finally:
         c.close()
+
+
+def webhook_figures(polls=80):
+    """{pid: the "webhooks" object of the status JSON} of every child that
+    answered one of `polls` requests (each child counts its own POSTs)."""
+    seen = {}
+    for _ in range(polls):
+        s = status_json(Env.apache.port)
+        if "webhooks" in s:
+            seen[s["pid"]] = s["webhooks"]
+    return seen
+
+
+def test_status_counts_this_childs_webhooks():
+    """The status JSON's "webhooks" (shown on the status page as the
+    answering child's figures): over the children, the deltas of
+    sent_events/sent_batches and failed_attempts are what the receiver got."""
+    quiet()
+    before = webhook_figures()
+    for pid, w in before.items():
+        assert w["scope"] == "child" and w["targets"] == 2, (pid, w)
+    with Env.receiver.lock:
+        Env.receiver.fail = 1
+        first = len(Env.receiver.posts)
+    c = Client()
+    ch = f"status-{time.time_ns()}"
+    c.subscribe(ch)
+    wait_for(lambda: for_channel(ch), timeout=20, what="retried webhook")
+    c.close()
+    wait_for(lambda: len(for_channel(ch)) >= 2, timeout=20, what="channel_vacated")
+    quiet()
+    with Env.receiver.lock:
+        posts = Env.receiver.posts[first:]
+    ok_events = sum(len(json.loads(p["body"])["events"]) for p in posts if p["answered"] == 200)
+    ok_posts = sum(1 for p in posts if p["answered"] == 200)
+    failed = sum(1 for p in posts if p["answered"] != 200)
+    assert failed == 1 and ok_events >= 2, posts
+
+    def deltas():
+        after = webhook_figures()
+        zero = {"sent_events": 0, "sent_batches": 0, "failed_attempts": 0, "dropped_events": 0}
+        return {k: sum(w[k] - before.get(pid, zero)[k] for pid, w in after.items()) for k in zero}, after
+    got, after = deltas()
+    if got["sent_events"] != ok_events:  # a child that did not answer yet: once more
+        got, after = deltas()
+    assert got == {"sent_events": ok_events, "sent_batches": ok_posts, "failed_attempts": 1, "dropped_events": 0}, \
+        (got, ok_events, ok_posts, before, after)
 
 
 def php_events():
