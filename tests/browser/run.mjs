@@ -904,6 +904,8 @@ test("status-page-figures", async () => {
     check(snap.backend[`failed_${k}`] === v, `backend failures ${k}: page ${snap.backend[`failed_${k}`]}, JSON ${v}`);
   if (!after.webhooks) check(snap.webhooksText.includes("No webhook thread"), "webhooks panel without figures says nothing");
 
+  await page.screenshot({ path: path.join(shots, "status-figures.png"), fullPage: true });
+
   // The webhook panel with figures, and text from the JSON shown as text:
   // the page's poll answered with the real JSON plus webhook figures and
   // markup in a string.
