@@ -53,6 +53,7 @@ struct HostResolver::Lookup {
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
+  int64_t done_ms = 0;  // when it answered (its answer's age)
   std::vector<ResolvedAddress> addrs;
   std::string error;
 };
@@ -74,6 +75,7 @@ bool HostResolver::resolve(const std::string& host, int port, int64_t deadline_m
   std::shared_ptr<Lookup> lk;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    reap();
     auto it = cache_.find(host);
     if (it != cache_.end()) {
       if (it->second.expires_ms > monotonic_ms()) {
@@ -87,7 +89,6 @@ bool HostResolver::resolve(const std::string& host, int port, int64_t deadline_m
     if (p != pending_.end()) {
       lk = p->second;  // under way (an earlier caller gave up waiting): wait for that one
     } else {
-      if (pending_.size() >= options_.max_pending) reap();
       if (pending_.size() >= options_.max_pending) {
         *error = "cannot resolve " + host + ": " + std::to_string(pending_.size()) +
                  " name lookups are still under way (the DNS server does not answer?)";
@@ -101,7 +102,9 @@ bool HostResolver::resolve(const std::string& host, int port, int64_t deadline_m
           std::vector<ResolvedAddress> addrs;
           std::string why = fn(name, &addrs);
           if (why.empty() && addrs.empty()) why = "no address";
+          const int64_t now = monotonic_ms();
           std::lock_guard<std::mutex> l(lk->mu);
+          lk->done_ms = now;
           lk->addrs = std::move(addrs);
           lk->error = std::move(why);
           lk->done = true;
@@ -125,9 +128,7 @@ bool HostResolver::resolve(const std::string& host, int port, int64_t deadline_m
   l.unlock();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto p = pending_.find(host);
-    if (p != pending_.end() && p->second == lk) pending_.erase(p);
-    if (why.empty()) store(host, addrs, monotonic_ms());
+    reap();  // caches this answer (unless another caller already did)
   }
   if (!why.empty()) {
     *error = "cannot resolve " + host + ": " + why;
@@ -138,9 +139,11 @@ bool HostResolver::resolve(const std::string& host, int port, int64_t deadline_m
   return true;
 }
 
-// mu_ held.
-void HostResolver::store(const std::string& host, const std::vector<ResolvedAddress>& addrs, int64_t now) {
-  if (options_.max_hosts == 0) return;
+// mu_ held. answered_ms: when the lookup answered; an answer older than the
+// ttl (its callers gave up and nobody asked since) is not kept.
+void HostResolver::store(const std::string& host, const std::vector<ResolvedAddress>& addrs, int64_t answered_ms) {
+  const int64_t now = monotonic_ms();
+  if (options_.max_hosts == 0 || answered_ms + options_.ttl_ms <= now) return;
   cache_.erase(host);
   for (auto it = cache_.begin(); it != cache_.end();) it = it->second.expires_ms <= now ? cache_.erase(it) : std::next(it);
   while (cache_.size() >= options_.max_hosts) {
@@ -149,20 +152,19 @@ void HostResolver::store(const std::string& host, const std::vector<ResolvedAddr
       if (it->second.expires_ms < oldest->second.expires_ms) oldest = it;
     cache_.erase(oldest);
   }
-  cache_[host] = Entry{addrs, now + options_.ttl_ms};
+  cache_[host] = Entry{addrs, answered_ms + options_.ttl_ms};
 }
 
-// mu_ held. Lookups that finished after their callers gave up: their
-// answers go to the cache, their places to new lookups.
+// mu_ held. Finished lookups (also those whose callers gave up waiting):
+// their answers go to the cache, their places to new lookups.
 void HostResolver::reap() {
-  const int64_t now = monotonic_ms();
   for (auto it = pending_.begin(); it != pending_.end();) {
     std::unique_lock<std::mutex> l(it->second->mu);
     if (!it->second->done) {
       ++it;
       continue;
     }
-    if (it->second->error.empty()) store(it->first, it->second->addrs, now);
+    if (it->second->error.empty()) store(it->first, it->second->addrs, it->second->done_ms);
     l.unlock();
     it = pending_.erase(it);
   }

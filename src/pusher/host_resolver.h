@@ -62,7 +62,7 @@ class HostResolver {
     int64_t expires_ms = 0;
   };
   void reap();
-  void store(const std::string& host, const std::vector<ResolvedAddress>& addrs, int64_t now);
+  void store(const std::string& host, const std::vector<ResolvedAddress>& addrs, int64_t answered_ms);
 
   const ResolveFn fn_;
   const Options options_;
