@@ -90,6 +90,18 @@ TEST(PusherWebhookResolver, LiteralAddressesNeverReachTheResolver) {
   UNSIGNED_LONGS_EQUAL(0, r.cached());
 }
 
+TEST(PusherWebhookResolver, TheSystemResolverAnswersForLocalhost) {
+  HostResolver r;  // getaddrinfo, on its helper thread (/etc/hosts)
+  std::vector<ResolvedAddress> a;
+  std::string why;
+  CHECK_TRUE(r.resolve("localhost", 8080, monotonic_ms() + 5000, &a, &why));
+  CHECK_TRUE(!a.empty());
+  CHECK_EQUAL(8080, port_of(a[0]));
+  UNSIGNED_LONGS_EQUAL(1, r.cached());
+  TinyServer srv({204});
+  CHECK_EQUAL(204, post(r, "localhost", srv.port()).status);  // one of its addresses is 127.0.0.1
+}
+
 TEST(PusherWebhookResolver, AnswersAreCachedUntilTheirTtl) {
   auto dns = std::make_shared<FakeDns>();
   HostResolver::Options o;
