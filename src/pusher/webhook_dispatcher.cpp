@@ -11,8 +11,10 @@
 namespace wsb {
 
 WebhookDispatcher::WebhookDispatcher(std::vector<WebhookTarget> targets, WebhookPolicy policy, int timeout_ms,
-                                     Log log)
-    : timeout_ms_(timeout_ms), log_(std::move(log)) {
+                                     Log log, std::shared_ptr<HostResolver> resolver)
+    : timeout_ms_(timeout_ms),
+      log_(std::move(log)),
+      resolver_(resolver ? std::move(resolver) : std::make_shared<HostResolver>()) {
   for (WebhookTarget& t : targets) {
     auto slot = std::make_unique<Slot>();
     slot->target = std::move(t);
@@ -86,7 +88,7 @@ void WebhookDispatcher::send(std::unique_lock<std::mutex>& lock, Slot& slot, int
   lock.unlock();  // add() never waits for the network
   std::vector<std::pair<std::string, std::string>> headers = {
       {"X-Pusher-Key", t.app_key}, {"X-Pusher-Signature", webhook_signature(t.secret, batch->body)}};
-  HttpPostResult res = http_post(t.host, t.port, t.host_header, t.path, headers, batch->body, timeout);
+  HttpPostResult res = http_post(t.host, t.port, t.host_header, t.path, headers, batch->body, timeout, resolver_.get());
   const bool ok = res.status >= 200 && res.status < 300;
   lock.lock();
   WebhookQueue::Outcome o = slot.queue.done(ok, monotonic_ms());

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/pusher_channels.h"
+#include "pusher/host_resolver.h"
 #include "pusher/pusher_webhook.h"
 
 namespace wsb {
@@ -37,7 +38,10 @@ struct WebhookStats {
 class WebhookDispatcher {
  public:
   using Log = std::function<void(bool error, const std::string& line)>;
-  WebhookDispatcher(std::vector<WebhookTarget> targets, WebhookPolicy policy, int timeout_ms, Log log);
+  // timeout_ms: one POST, name lookup to the answer's last header.
+  // resolver: nullptr = a HostResolver of its own (getaddrinfo, cached).
+  WebhookDispatcher(std::vector<WebhookTarget> targets, WebhookPolicy policy, int timeout_ms, Log log,
+                    std::shared_ptr<HostResolver> resolver = nullptr);
   // Stops the thread (stop()).
   ~WebhookDispatcher();
 
@@ -63,6 +67,7 @@ class WebhookDispatcher {
   std::vector<std::unique_ptr<Slot>> slots_;
   int timeout_ms_;
   Log log_;
+  std::shared_ptr<HostResolver> resolver_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -2,23 +2,20 @@
 
 #include <cctype>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "runtime/clock.h"
 
 namespace wsb {
 
 namespace {
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+int64_t now_ms() { return monotonic_ms(); }
 
 // Waits for events on fd until the deadline; false on timeout or error.
 bool wait_for(int fd, short events, int64_t deadline) {
@@ -32,22 +29,23 @@ bool wait_for(int fd, short events, int64_t deadline) {
   }
 }
 
-int connect_to(const std::string& host, int port, int64_t deadline, std::string* error) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
-  if (rc != 0) {
-    *error = std::string("cannot resolve ") + host + ": " + gai_strerror(rc);
-    return -1;
-  }
+HostResolver& default_resolver() {
+  static HostResolver* r = new HostResolver();  // never destroyed: a late lookup thread may outlive exit()
+  return *r;
+}
+
+int connect_to(HostResolver& resolver, const std::string& host, int port, int64_t deadline, std::string* error) {
+  std::vector<ResolvedAddress> addrs;
+  if (!resolver.resolve(host, port, deadline, &addrs, error)) return -1;
   int fd = -1;
   *error = "no address";
-  for (addrinfo* a = res; a; a = a->ai_next) {
-    fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+  for (const ResolvedAddress& a : addrs) {
+    fd = socket(a.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      *error = std::string("socket: ") + std::strerror(errno);
+      continue;
+    }
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len) == 0) break;
     if (errno == EINPROGRESS && wait_for(fd, POLLOUT, deadline)) {
       int err = 0;
       socklen_t len = sizeof err;
@@ -59,7 +57,7 @@ int connect_to(const std::string& host, int port, int64_t deadline, std::string*
     close(fd);
     fd = -1;
   }
-  freeaddrinfo(res);
+  if (fd < 0) resolver.forget(host);  // the host may have moved: ask again next time
   return fd;
 }
 
@@ -89,10 +87,10 @@ bool send_all(int fd, const std::string& data, int64_t deadline, std::string* er
 
 HttpPostResult http_post(const std::string& host, int port, const std::string& host_header,
                          const std::string& path, const std::vector<std::pair<std::string, std::string>>& headers,
-                         const std::string& body, int timeout_ms) {
+                         const std::string& body, int timeout_ms, HostResolver* resolver) {
   HttpPostResult out;
   const int64_t deadline = now_ms() + timeout_ms;
-  int fd = connect_to(host, port, deadline, &out.error);
+  int fd = connect_to(resolver ? *resolver : default_resolver(), host, port, deadline, &out.error);
   if (fd < 0) return out;
   std::string req = "POST " + path + " HTTP/1.1\r\nHost: " + host_header +
                     "\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: " +

@@ -1,13 +1,17 @@
 // A small HTTP/1.1 client for webhooks: one POST per call on a fresh plain
 // TCP connection ("Connection: close"), with one deadline for the whole
-// exchange (name lookup excepted: getaddrinfo blocks, which is why this runs
-// on the webhook thread only). Reads the status line and the headers; the
-// body of the answer is not needed and not read.
+// exchange, name lookup included (HostResolver: cached, and a lookup that
+// does not answer in time fails the POST). Blocks until the answer or the
+// deadline, which is why it runs on the webhook thread only. Reads the
+// status line and the headers; the body of the answer is not needed and not
+// read.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "pusher/host_resolver.h"
 
 namespace wsb {
 
@@ -17,9 +21,10 @@ struct HttpPostResult {
 };
 
 // host: a name or an address (IPv6 without brackets). host_header: the Host
-// header's value. headers: extra "Name", "value" pairs.
+// header's value. headers: extra "Name", "value" pairs. resolver: nullptr =
+// one shared by the process.
 HttpPostResult http_post(const std::string& host, int port, const std::string& host_header,
                          const std::string& path, const std::vector<std::pair<std::string, std::string>>& headers,
-                         const std::string& body, int timeout_ms);
+                         const std::string& body, int timeout_ms, HostResolver* resolver = nullptr);
 
 }  // namespace wsb

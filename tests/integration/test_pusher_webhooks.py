@@ -455,6 +455,43 @@ def test_config_errors_are_precise():
     assert ok, out
 
 
+def test_a_named_target_is_looked_up_and_a_bad_name_fails_with_its_name():
+    """`localhost` goes through the system resolver (/etc/hosts) inside a
+    child; a name that does not resolve fails each attempt with a log line
+    naming the host (an answer saying no such name, or no answer from the
+    DNS server within the POST's 5 s, whichever this machine gives), and the
+    other target of the same child still gets its POST."""
+    rx = Receiver()
+    bad = "no-such-webhook-host.invalid"
+    a = Apache(extra_conf=f"WSBridgePusherApp n1 nkey {APP_SECRET}\n"
+                          f"WSBridgePusherWebhook n1 http://{bad}/h channel_occupied\n"
+                          f"WSBridgePusherWebhook n1 http://localhost:{rx.port}/named channel_occupied\n",
+               children=1, threads=4).start()
+    c = None
+    try:
+        c = Client(key="nkey", port=a.port)
+        ch = f"named-{time.time_ns()}"
+        c.subscribe(ch)
+
+        def arrived():
+            with rx.lock:
+                return [p for p in rx.posts if p["path"] == "/named" and ch.encode() in p["body"]]
+        deadline = time.time() + 20
+        while time.time() < deadline and not arrived():
+            time.sleep(0.05)
+        assert arrived(), rx.posts
+        assert a.wait_log(f"Pusher webhook http://{bad}/h: ", timeout=15), a.error_log()[-2000:]
+        line = [x for x in a.error_log().splitlines() if f"http://{bad}/h: " in x][0]
+        assert f"cannot resolve {bad}: " in line or f"name lookup of {bad} timed out" in line, line
+        assert "(attempt 1); sending again later" in line, line
+        no_child_crash(a)
+    finally:
+        if c:
+            c.close()
+        a.stop()
+        rx.stop()
+
+
 def test_kill_9_of_a_child_is_reported_once_by_the_child_that_notices():
     # Last in the module: the killed child is in the error log from now on.
     import signal

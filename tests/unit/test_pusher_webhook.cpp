@@ -21,6 +21,7 @@
 #include "pusher/pusher_webhook.h"
 #include "pusher/webhook_dispatcher.h"
 #include "pusher/webhook_http.h"
+#include "tiny_http_server.h"
 
 #include "chat_test_support.h"  // last: includes CppUTest
 
@@ -350,77 +351,6 @@ TEST(PusherWebhookReporter, TheGoneRecordKeepsItsReporter) {
   CHECK(parse_record("{\"t\":\"gone\",\"pid\":5,\"ts\":1}", &r));
   CHECK_EQUAL(0, r.by);
 }
-
-// A real HTTP server on loopback: answers each connection with the next
-// status of its script (0 = accept and say nothing), records the requests.
-namespace {
-class TinyServer {
- public:
-  explicit TinyServer(std::vector<int> script) : script_(std::move(script)) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    listen(fd_, 16);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~TinyServer() {
-    stop_ = true;
-    shutdown(fd_, SHUT_RDWR);
-    thread_.join();
-    close(fd_);
-  }
-  int port() const { return port_; }
-  std::vector<std::string> requests() {
-    std::lock_guard<std::mutex> l(mu_);
-    return requests_;
-  }
-
- private:
-  void run() {
-    for (size_t i = 0; !stop_; ++i) {
-      int c = accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      std::string req;
-      char buf[4096];
-      // Until the headers and the Content-Length body are in.
-      for (;;) {
-        size_t head = req.find("\r\n\r\n");
-        if (head != std::string::npos) {
-          size_t cl = req.find("Content-Length: ");
-          size_t want = cl == std::string::npos ? 0 : std::stoul(req.substr(cl + 16));
-          if (req.size() >= head + 4 + want) break;
-        }
-        ssize_t n = recv(c, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        req.append(buf, static_cast<size_t>(n));
-      }
-      {
-        std::lock_guard<std::mutex> l(mu_);
-        requests_.push_back(req);
-      }
-      int status = i < script_.size() ? script_[i] : 200;
-      if (status == 0) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(400));  // silent past the client's timeout
-      } else {
-        std::string ans = "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: 0\r\n\r\n";
-        send(c, ans.data(), ans.size(), MSG_NOSIGNAL);
-      }
-      close(c);
-    }
-  }
-  std::vector<int> script_;
-  int fd_ = -1, port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<std::string> requests_;
-};
-}  // namespace
 
 TEST_GROUP(PusherWebhookHttp) {};
 
