@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "apache/config.h"
+#include "protocol/tls_records.h"
 
 APLOG_USE_MODULE(wsbridge);
 
@@ -304,26 +305,6 @@ bool FilterTransport::ready() const {
   return !c_->data_in_output_filters && !c_->aborted;
 }
 
-namespace {
-
-// Whether bytes are whole TLS records (type, version 3.x, length, body) and
-// nothing else. mod_ssl passes data down unencrypted once its connection has
-// been shut down (its filter then forwards the brigade as is): such bytes
-// must never reach the socket from here.
-bool whole_tls_records(std::string_view bytes) {
-  size_t at = 0;
-  while (at < bytes.size()) {
-    if (bytes.size() - at < 5) return false;
-    const auto* h = reinterpret_cast<const unsigned char*>(bytes.data() + at);
-    if (h[0] < 20 || h[0] > 24 || h[1] != 3) return false;
-    const size_t len = (static_cast<size_t>(h[3]) << 8) | h[4];
-    if (len == 0 || bytes.size() - at - 5 < len) return false;
-    at += 5 + len;
-  }
-  return true;
-}
-
-}  // namespace
 
 bool FilterTransport::encode(const std::vector<FramePtr>& frames, std::string& out) {
   const size_t before = out.size();
