@@ -14,36 +14,14 @@
 #include "runtime/session_registry.h"
 #include "runtime/wake_batch.h"
 
+#include "direct_write_support.h"
+
 #include <CppUTest/TestHarness.h>
 
 using namespace wsb;
+using namespace wsb::direct_write_test;
 
 namespace {
-
-bool woken(const OutboundQueue& q) {
-  pollfd p{q.wake_fd(), POLLIN, 0};
-  return ::poll(&p, 1, 0) == 1;
-}
-
-// Everything readable on fd right now (non-blocking).
-std::string read_all(int fd) {
-  std::string got;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n <= 0) break;
-    got.append(buf, static_cast<size_t>(n));
-  }
-  return got;
-}
-
-// Delivers like the session's Peer: queued at once, the wake-up owed to the
-// batch that is active on this thread.
-void deliver(const std::shared_ptr<OutboundQueue>& q, const std::string& bytes) {
-  bool owed = false;
-  q->push_deferred(make_frame(bytes), &owed);
-  if (owed) WakeBatch::current()->defer(q);
-}
 
 struct Pair {
   int fds[2] = {-1, -1};

@@ -20,9 +20,12 @@
 #include "runtime/outbound_queue.h"
 #include "runtime/wake_batch.h"
 
+#include "direct_write_support.h"
+
 #include <CppUTest/TestHarness.h>
 
 using namespace wsb;
+using namespace wsb::direct_write_test;
 
 namespace {
 
@@ -42,27 +45,8 @@ class BracketEncoder : public DirectEncoder {
   int batches = 0;  // guarded by the queue's write lock
 };
 
-bool woken(const OutboundQueue& q) {
-  pollfd p{q.wake_fd(), POLLIN, 0};
-  return ::poll(&p, 1, 0) == 1;
-}
 
-std::string read_all(int fd) {
-  std::string got;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n <= 0) break;
-    got.append(buf, static_cast<size_t>(n));
-  }
-  return got;
-}
 
-void deliver(const std::shared_ptr<OutboundQueue>& q, const std::string& bytes) {
-  bool owed = false;
-  q->push_deferred(make_frame(bytes), &owed);
-  if (owed) WakeBatch::current()->defer(q);
-}
 
 struct Pair {
   int fds[2] = {-1, -1};
@@ -211,22 +195,26 @@ TEST(DirectWriteEncoded, ProducersNeverEncodeWhileTheSessionHoldsTheLock) {
     }
   });
   std::string session_wrote;  // what the session "encodes" itself: same framing
-  for (int round = 0; round < 400; ++round) {
-    auto writing = p.q->lock_writes();
-    session_inside = true;
+  // The session's flush, holding the write lock: what a producer left
+  // unsent goes out as it is, then the queue, encoded; written in order.
+  auto session_flush = [&] {
     std::vector<FramePtr> encoded, plain;
     p.q->take_unsent(encoded);
     p.q->drain(plain);
     std::string bytes;
     for (const auto& f : encoded) bytes += *f;
     if (!plain.empty()) watch.BracketEncoder::encode(plain, bytes);
-    // Written under the lock, like the session's own write: in order.
     size_t off = 0;
     while (off < bytes.size()) {
       ssize_t n = ::send(p.fds[0], bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) off += static_cast<size_t>(n);
       else session_wrote += read_all(p.fds[1]);  // full: the reader is this thread
     }
+  };
+  for (int round = 0; round < 400; ++round) {
+    auto writing = p.q->lock_writes();
+    session_inside = true;
+    session_flush();
     session_inside = false;
     writing.unlock();
     session_wrote += read_all(p.fds[1]);
@@ -234,18 +222,7 @@ TEST(DirectWriteEncoded, ProducersNeverEncodeWhileTheSessionHoldsTheLock) {
   producer.join();
   {
     auto writing = p.q->lock_writes();
-    std::vector<FramePtr> encoded, plain;
-    p.q->take_unsent(encoded);
-    p.q->drain(plain);
-    std::string bytes;
-    for (const auto& f : encoded) bytes += *f;
-    if (!plain.empty()) watch.BracketEncoder::encode(plain, bytes);
-    size_t off = 0;
-    while (off < bytes.size()) {
-      ssize_t n = ::send(p.fds[0], bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0) off += static_cast<size_t>(n);
-      else session_wrote += read_all(p.fds[1]);
-    }
+    session_flush();
   }
   session_wrote += read_all(p.fds[1]);
   CHECK_FALSE(overlap.load());
