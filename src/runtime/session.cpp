@@ -163,7 +163,15 @@ bool Session::read_input() {
       break;
     }
     inbuf_.clear();
-    Transport::ReadStatus st = transport_.read(inbuf_, options_.read_chunk);
+    Transport::ReadStatus st;
+    {
+      // With TLS hub writes the transport's state (mod_ssl's) is shared with
+      // the hub's encoder: only the read itself holds the write lock, not
+      // the handling of what it read (a publish may wait on the bus).
+      std::unique_lock<std::mutex> reading;
+      if (encoded_direct_) reading = queue_->lock_writes();
+      st = transport_.read(inbuf_, options_.read_chunk);
+    }
     if (st != Transport::ReadStatus::Data) {
       alive = st == Transport::ReadStatus::Again;
       break;
@@ -293,7 +301,7 @@ uint16_t Session::run() {
     direct_fd = transport_.direct_write_fd();
     if (direct_fd < 0) encoder = transport_.direct_encoder(&direct_fd);
   }
-  encoded_direct_ = encoder != nullptr && direct_fd >= 0;
+  encoded_direct_ = encoder != nullptr;  // it comes with the socket (direct_fd)
   if (direct_fd >= 0) queue_->enable_direct(direct_fd, &stats_, encoder);
   // Producers skip the signal while this thread is awake only where they
   // cannot write to the socket themselves (HTTP/2, direct writes off, TLS
@@ -344,11 +352,7 @@ uint16_t Session::run() {
       if (queue_->take_close_request(&code, &reason)) close(code, reason);
     }
     if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) || timeout == 0) {
-      std::unique_lock<std::mutex> reading;  // the encoder's state is the transport's
-      if (encoded_direct_) reading = queue_->lock_writes();
-      const bool got = read_input();
-      if (reading.owns_lock()) reading.unlock();
-      if (!got) {
+      if (!read_input()) {
         alive = false;  // EOF without a close frame: 1006
         if (!close_received_) close_code_ = close_code::kAbnormal;
       }
