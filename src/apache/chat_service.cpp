@@ -108,6 +108,12 @@ void log_redis_event(const server_rec* s, RedisBusEvent e, const std::string& de
                    "wsbridge: Redis bus in child %d: %s; Redis must persist its data (appendonly yes)",
                    (int)getpid(), detail.c_str());
       break;
+    case RedisBusEvent::BadId:
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                   "wsbridge: Redis bus in child %d: %s; until then a client coming back with \"since\" "
+                   "cannot tell this bus from an earlier one",
+                   (int)getpid(), detail.c_str());
+      break;
   }
 }
 }  // namespace

@@ -298,7 +298,25 @@ std::string RedisBus::candidate_locked() const {
 }
 
 void RedisBus::note_id(std::string_view id) const {
-  if (!is_valid_bus_id(id)) return;  // someone else's key: keep what we had
+  if (!is_valid_bus_id(id)) {
+    // Someone else's value under our key (SET NX never replaces it): keep
+    // what we had, and say so once per value, since until the key is
+    // deleted the bus has no id and clients cannot tell it from another.
+    std::string detail;
+    {
+      std::lock_guard<std::mutex> lock(id_mu_);
+      if (id.empty() || bad_id_reported_ == id) return;
+      bad_id_reported_.assign(id);
+      std::string shown(id.substr(0, 64));
+      for (char& ch : shown) {
+        if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '?';
+      }
+      detail = "key " + id_key_ + " holds \"" + shown + (id.size() > 64 ? "...\"" : "\"") +
+               ", not a bus id (16 hex digits); delete it (DEL " + id_key_ + ") and the bus takes a new one";
+    }
+    if (listener_) listener_(RedisBusEvent::BadId, detail);
+    return;
+  }
   std::lock_guard<std::mutex> lock(id_mu_);
   if (id == candidate_) candidate_.clear();  // taken: offer another next time
   if (id_ != id) id_.assign(id);

@@ -78,6 +78,7 @@ enum class RedisBusEvent {
   Down,   // Redis became unreachable (or never was); detail = the error
   Up,     // reachable again (or for the first time); detail says how long it was down
   Reset,  // the server's sequence went backwards: it lost its data
+  BadId,  // the id key holds something that is not a bus id; detail = the key and its value
 };
 
 struct RedisBusStatus {
@@ -161,6 +162,7 @@ class RedisBus final : public Bus {
   mutable std::mutex id_mu_;
   mutable std::string id_;
   mutable std::string candidate_;
+  mutable std::string bad_id_reported_;  // the last invalid value reported (BadId), once each
 
   // The highest seq this process has seen from Redis: the floor of the next
   // publish, so numbering never goes back while this process remembers.

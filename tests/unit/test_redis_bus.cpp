@@ -439,3 +439,37 @@ TEST(RedisBus, OneIdPerRedisAndANewOneWhenRedisLostItsData) {
   RedisBus e(options());
   STRCMP_EQUAL("", e.id().c_str());
 }
+
+// One command on the bus's id key from an outside client, as an operator
+// (or another program) would run it; nullptr if Redis did not answer.
+static std::unique_ptr<redisReply, void (*)(void*)> on_id_key(int port, const char* command, const char* value = "") {
+  std::unique_ptr<redisReply, void (*)(void*)> none(nullptr, freeReplyObject);
+  std::unique_ptr<redisContext, void (*)(redisContext*)> c(
+      redisConnectWithTimeout("127.0.0.1", port, timeval{1, 0}), redisFree);
+  if (!c || c->err) return none;
+  const std::string key = RedisBusOptions().key_prefix + ":id";
+  const std::string cmd = std::string(command) + " %s" + (*value ? " %s" : "");
+  return {static_cast<redisReply*>(redisCommand(c.get(), cmd.c_str(), key.c_str(), value)), freeReplyObject};
+}
+
+TEST(RedisBus, SomethingElseUnderTheIdKeyIsReportedOnceAndNeverTakenForAnId) {
+  auto set = on_id_key(port, "SET", "not-a-bus-id");
+  CHECK(set && set->type == REDIS_REPLY_STATUS);
+  Events events;
+  RedisBus a(options(), events.listener());
+  STRCMP_EQUAL("", a.id().c_str());  // no id rather than someone else's value
+  UNSIGNED_LONGS_EQUAL(1, events.count(RedisBusEvent::BadId));
+  a.publish("one");
+  uint64_t cursor = 0;
+  Records seen;
+  CHECK(read_all(a, &cursor, 1, seen, 2000));  // the bus itself still works
+  STRCMP_EQUAL("", a.id().c_str());
+  UNSIGNED_LONGS_EQUAL(1, events.count(RedisBusEvent::BadId));  // once, not per call
+
+  // Once the key is gone the bus takes an id of its own.
+  auto del = on_id_key(port, "DEL");
+  CHECK(del && del->type == REDIS_REPLY_INTEGER && del->integer == 1);
+  const std::string id = a.id();
+  CHECK_TEXT(wsb::is_valid_bus_id(id), id.c_str());
+  UNSIGNED_LONGS_EQUAL(1, events.count(RedisBusEvent::BadId));
+}
