@@ -9,17 +9,13 @@ php-fpm pool ("sub:<channel>" subscribes the connection)."""
 import asyncio
 import json
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
-import time
 
 import websockets
 
 from chatclient import http, status_json
-from harness import ROOT, Apache, free_port, no_child_crash
+from harness import ROOT, Apache, no_child_crash
+from redis_server import RedisServer
 from run import time_limit
 
 BACKEND_DIR = os.path.join(ROOT, "tests", "backend")
@@ -41,36 +37,13 @@ Alias /tb/ "{BACKEND_DIR}/"
 
 
 class Env:
-    redis = None
-    redis_port = None
-    redis_dir = None
+    redis = None  # RedisServer
     servers = []
 
 
-def redis_ping(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 def setup_module():
-    if shutil.which("redis-server") is None:
-        raise RuntimeError("redis-server is not installed (scripts/install-deps.sh installs it)")
-    Env.redis_port = free_port()
-    Env.redis_dir = tempfile.mkdtemp(prefix="wsb-backend-redis-")
-    Env.redis = subprocess.Popen(
-        ["redis-server", "--port", str(Env.redis_port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", Env.redis_dir, "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 5
-    while not redis_ping(Env.redis_port):
-        if time.time() > deadline or Env.redis.poll() is not None:
-            raise RuntimeError(f"redis-server did not start on port {Env.redis_port}")
-        time.sleep(0.05)
-    conf = CONF + f"WSBridgeBus redis://127.0.0.1:{Env.redis_port}\n"
+    Env.redis = RedisServer(prefix="wsb-backend-redis-").start()
+    conf = CONF + f"WSBridgeBus {Env.redis.url}\n"
     for _ in range(2):
         Env.servers.append(Apache(extra_conf=conf, children=CHILDREN, threads=16,
                                   env={"PHP": "1", "PHP_CHILDREN": "8"}).start())
@@ -80,15 +53,8 @@ def teardown_module():
     for a in Env.servers:
         a.stop()
     Env.servers = []
-    if Env.redis and Env.redis.poll() is None:
-        Env.redis.terminate()
-        try:
-            Env.redis.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            Env.redis.kill()
-            Env.redis.wait(timeout=5)
-    if Env.redis_dir:
-        shutil.rmtree(Env.redis_dir, ignore_errors=True)
+    if Env.redis:
+        Env.redis.close()
 
 
 def publish(server, body):
