@@ -230,6 +230,24 @@ class ChatClient:
         return [e["text"] for e in self.events.get(room, []) if e["type"] == "message"]
 
 
+# --- server config ---------------------------------------------------------------
+
+def chat_location(path, *directives):
+    """An Apache <Location> serving the chat hub at path, with directives
+    (one a line) of its own, for a test's extra_conf."""
+    inner = "".join(f"  {d}\n" for d in directives)
+    return f"<Location {path}>\n  SetHandler wsbridge\n  WSBridgeApp chat\n{inner}</Location>\n"
+
+
+# /ws/fast: the chat with the rate limit lifted, for tests that send quickly.
+FAST_CHAT = chat_location("/ws/fast", "WSBridgeRateLimit 1000 1000")
+
+
+def token_chat(secret, path="/ws/tok"):
+    """The chat at path, wanting access tokens signed with secret."""
+    return chat_location(path, f"WSBridgeSecret {secret}")
+
+
 # --- checks ------------------------------------------------------------------
 
 def is_event(e, event, name=None):
