@@ -55,6 +55,19 @@ async def close_all(clients):
     await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
+def run_with_clients(scenario, timeout=30):
+    """run(scenario(clients)) for a coroutine function taking a list: every
+    client it puts in the list is closed afterwards, also when it fails.
+    Returns what the scenario returns."""
+    async def go():
+        clients = []
+        try:
+            return await scenario(clients)
+        finally:
+            await close_all(clients)
+    return run(go(), timeout)
+
+
 def make_token(secret, uid, expiry=None):
     """uid|expiry|hex(HMAC-SHA256(secret, "uid|expiry")), as the docs say."""
     if expiry is None:
