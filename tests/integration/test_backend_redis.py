@@ -8,32 +8,20 @@ The backend is tests/backend/echo_backend.php under each server's own
 php-fpm pool ("sub:<channel>" subscribes the connection)."""
 import asyncio
 import json
-import os
 import threading
 
 import websockets
 
+from backend_support import echo_backend_conf
 from chatclient import http, status_json
-from harness import ROOT, Apache, no_child_crash
+from harness import Apache, no_child_crash
 from redis_server import RedisServer
 from run import time_limit
 
-BACKEND_DIR = os.path.join(ROOT, "tests", "backend")
 CHILDREN = 4
 PER_SERVER = 24  # subscribers on each server
 
-CONF = f"""
-LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
-Alias /tb/ "{BACKEND_DIR}/"
-<Directory "{BACKEND_DIR}">
-  Require all granted
-</Directory>
-<Location /ws/tb>
-  SetHandler wsbridge
-  WSBridgeApp backend
-  WSBridgeBackend /tb/echo_backend.php
-</Location>
-"""
+CONF = echo_backend_conf()
 
 
 class Env:
