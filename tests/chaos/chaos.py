@@ -40,10 +40,10 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, HERE)
 
-from harness import Apache, free_port  # noqa: E402
+from harness import Apache  # noqa: E402
 from chaos_client import Client, now_ms  # noqa: E402
 from chaos_check import check, table, markdown_rows  # noqa: E402
-from chaos_redis import Redis  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
 
 # Generous bound for one client-visible step (connect, join): the machine is
 # a loaded 2-core box.
@@ -93,9 +93,11 @@ class Run:
         # which the client logs too: a finding can be followed into the server.
         conf = "WSBridgeHistorySize 200\nLogLevel warn wsbridge:debug\n" + self.extra_conf
         if self.kind == "redis":
-            self.redis = Redis(os.path.join(self.out_dir, "redis"))
+            # appendonly with fsync always: a restart, even kill -9, keeps
+            # the bus (docs/redis.md); its files stay in the run's directory
+            self.redis = RedisServer(persist=True, data_dir=os.path.join(self.out_dir, "redis"))
             self.redis.start()
-            conf += f"WSBridgeBus redis://127.0.0.1:{self.redis.port}\n"
+            conf += f"WSBridgeBus {self.redis.url}\n"
             n_servers, children = 2, 2
         else:
             n_servers, children = 1, 4

@@ -55,6 +55,19 @@ async def close_all(clients):
     await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
+def run_with_clients(scenario, timeout=30):
+    """run(scenario(clients)) for a coroutine function taking a list: every
+    client it puts in the list is closed afterwards, also when it fails.
+    Returns what the scenario returns."""
+    async def go():
+        clients = []
+        try:
+            return await scenario(clients)
+        finally:
+            await close_all(clients)
+    return run(go(), timeout)
+
+
 def make_token(secret, uid, expiry=None):
     """uid|expiry|hex(HMAC-SHA256(secret, "uid|expiry")), as the docs say."""
     if expiry is None:
@@ -228,6 +241,24 @@ class ChatClient:
 
     def texts(self, room):
         return [e["text"] for e in self.events.get(room, []) if e["type"] == "message"]
+
+
+# --- server config ---------------------------------------------------------------
+
+def chat_location(path, *directives):
+    """An Apache <Location> serving the chat hub at path, with directives
+    (one a line) of its own, for a test's extra_conf."""
+    inner = "".join(f"  {d}\n" for d in directives)
+    return f"<Location {path}>\n  SetHandler wsbridge\n  WSBridgeApp chat\n{inner}</Location>\n"
+
+
+# /ws/fast: the chat with the rate limit lifted, for tests that send quickly.
+FAST_CHAT = chat_location("/ws/fast", "WSBridgeRateLimit 1000 1000")
+
+
+def token_chat(secret, path="/ws/tok"):
+    """The chat at path, wanting access tokens signed with secret."""
+    return chat_location(path, f"WSBridgeSecret {secret}")
 
 
 # --- checks ------------------------------------------------------------------

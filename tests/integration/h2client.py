@@ -1,8 +1,9 @@
 """WebSockets over HTTP/2 (RFC 8441) for the tests: a blocking client on one
 TLS connection (ALPN h2) with python3-h2 doing the HTTP/2 framing. Each
 WebSocket is an extended CONNECT stream (:protocol websocket); its DATA
-carries RFC 6455 frames, built and parsed here byte for byte like wsclient.WS
-does on a TCP socket, so the tests control every frame (bad masks, opcodes).
+carries RFC 6455 frames, built and parsed byte for byte by wsclient.FrameIO,
+the same code as wsclient.WS uses on a TCP socket, so the tests control
+every frame (bad masks, opcodes).
 
     conn = H2Conn(apache.ssl_port)
     ws = conn.websocket("/ws/echo")        # H2WS, the same calls as wsclient.WS
@@ -19,7 +20,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from wsclient import CLOSE, PING, PONG, Closed, close_code, encode_frame
+from wsclient import CLOSE, Closed, FrameIO
 
 
 class _Connection(h2.connection.H2Connection):
@@ -206,7 +207,7 @@ class H2Conn:
             pass
 
 
-class H2WS:
+class H2WS(FrameIO):
     """A WebSocket on one HTTP/2 stream: wsclient.WS's calls, and the stream's state."""
 
     def __init__(self, conn, stream_id):
@@ -241,12 +242,6 @@ class H2WS:
             data = data[window:]
             c._flush()
 
-    def send(self, opcode, payload=b"", **kw):
-        self.send_raw(encode_frame(opcode, payload, **kw))
-
-    def send_text(self, text):
-        self.send(0x1, text.encode() if isinstance(text, str) else text)
-
     def end_stream(self):
         """The client's END_STREAM: like a TCP FIN on an HTTP/1.1 WebSocket."""
         self.conn.h2.end_stream(self.stream_id)
@@ -263,46 +258,6 @@ class H2WS:
             if self.ended:
                 raise Closed()
             self.conn.pump(deadline)
-
-    def recv_frame(self, timeout=5.0):
-        """Returns (fin, opcode, payload, rsv) of the next server frame."""
-        deadline = time.time() + timeout
-        self._fill(2, deadline)
-        b0, b1 = self.buf[0], self.buf[1]
-        assert not (b1 & 0x80), "server frames must not be masked"
-        n, off = b1 & 0x7F, 2
-        if n == 126:
-            self._fill(4, deadline)
-            n, off = struct.unpack("!H", self.buf[2:4])[0], 4
-        elif n == 127:
-            self._fill(10, deadline)
-            n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
-        self._fill(off + n, deadline)
-        payload = self.buf[off:off + n]
-        self.buf = self.buf[off + n:]
-        return bool(b0 & 0x80), b0 & 0x0F, payload, (b0 >> 4) & 0x7
-
-    def recv_message(self, timeout=5.0):
-        deadline = time.time() + timeout
-        parts, op = [], None
-        while True:
-            fin, opcode, payload, _ = self.recv_frame(max(0.01, deadline - time.time()))
-            if opcode in (PING, PONG):
-                continue
-            if opcode == CLOSE:
-                raise AssertionError(f"unexpected close {close_code(payload)}")
-            if op is None:
-                op = opcode
-            parts.append(payload)
-            if fin:
-                return op, b"".join(parts)
-
-    def expect_close(self, timeout=5.0):
-        deadline = time.time() + timeout
-        while True:
-            _, opcode, payload, _ = self.recv_frame(max(0.01, deadline - time.time()))
-            if opcode == CLOSE:
-                return close_code(payload)
 
     def expect_stream_end(self, timeout=5.0):
         """Reads until the server ends the stream; returns the bytes after what was parsed.

@@ -5,6 +5,7 @@ loopback ports and a generated config (scripts/instance.sh); it is stopped
 when the test is done, also on failure.
 """
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -117,6 +118,16 @@ class Apache:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def configtest(extra_conf):
+    """apache2 -t of a config with extra_conf, in an instance directory
+    removed afterwards; returns (ok, output)."""
+    a = Apache(extra_conf=extra_conf)
+    try:
+        return a.configtest()
+    finally:
+        shutil.rmtree(a.dir, ignore_errors=True)
 
 
 def shared_apache(module_globals, **kw):

@@ -6,8 +6,6 @@ The backend is tests/backend/echo_backend.php, written for Pushpin and used
 unchanged (test_backend_pushpin.py runs it behind the real Pushpin)."""
 import asyncio
 import base64
-import hashlib
-import hmac
 import json
 import os
 import tempfile
@@ -15,35 +13,23 @@ import time
 
 import websockets
 
+from backend_support import echo_backend_conf, grip_sig
 from chatclient import http, status_json
 from harness import BASE, ROOT, Apache, no_child_crash
 from run import time_limit
 
 KEY = "test-key-0123456789abcdef"
-BACKEND_DIR = os.path.join(ROOT, "tests", "backend")
 PHP_DIR = os.path.join(ROOT, "tests", "integration", "php")
 CGI_DIR = os.path.join(ROOT, "tests", "integration", "cgi")
 
 
 def backend_conf(timeout="10s"):
-    return f"""
-LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
-Alias /tb/ "{BACKEND_DIR}/"
+    return echo_backend_conf(f"WSBridgeBackendSigKey {KEY}", f"WSBridgeBackendTimeout {timeout}",
+                             "WSBridgeMaxMessageSize 2M") + f"""
 Alias /tp/ "{PHP_DIR}/"
-<Directory "{BACKEND_DIR}">
-  Require all granted
-</Directory>
 <Directory "{PHP_DIR}">
   Require all granted
 </Directory>
-<Location /ws/tb>
-  SetHandler wsbridge
-  WSBridgeApp backend
-  WSBridgeBackend /tb/echo_backend.php
-  WSBridgeBackendSigKey {KEY}
-  WSBridgeBackendTimeout {timeout}
-  WSBridgeMaxMessageSize 2M
-</Location>
 <Location /ws/trust>
   SetHandler wsbridge
   WSBridgeApp backend
@@ -124,16 +110,10 @@ def publish(body):
     return status, resp
 
 
-def b64url_decode(s):
-    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
-
-
 def verify_jwt(token, key):
-    head, claims, sig = token.split(".")
-    want = hmac.new(key.encode(), f"{head}.{claims}".encode(), hashlib.sha256).digest()
-    assert hmac.compare_digest(want, b64url_decode(sig)), "Grip-Sig signature does not verify"
-    assert json.loads(b64url_decode(head))["alg"] == "HS256"
-    return json.loads(b64url_decode(claims))
+    head, claims = grip_sig(token, key)
+    assert head["alg"] == "HS256"
+    return claims
 
 
 def test_echo_text_binary_and_the_backends_close():

@@ -27,8 +27,6 @@ bridges, not about a buffer setting. Pushpin's own cap on a client message
 """
 import asyncio
 import base64
-import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -40,6 +38,7 @@ import uuid
 
 import websockets
 
+from backend_support import echo_backend_conf, grip_sig
 from chatclient import http
 from harness import BASE, ROOT, Apache, no_child_crash
 
@@ -47,24 +46,11 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "backend"))
 from pushpin_ref import PhpBackend, Pushpin  # noqa: E402
 from rawws import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, RawWs  # noqa: E402
 
-BACKEND_DIR = os.path.join(ROOT, "tests", "backend")
 OUR_KEY = "side-by-side-key-0123456789"
 PP_KEY = "reference-key"
 CLIENT_BUFFER = 2 << 20
 
-OUR_CONF = f"""
-LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
-Alias /tb/ "{BACKEND_DIR}/"
-<Directory "{BACKEND_DIR}">
-  Require all granted
-</Directory>
-<Location /ws/tb>
-  SetHandler wsbridge
-  WSBridgeApp backend
-  WSBridgeBackend /tb/echo_backend.php
-  WSBridgeBackendSigKey {OUR_KEY}
-  WSBridgeMaxMessageSize 2M
-</Location>
+OUR_CONF = echo_backend_conf(f"WSBridgeBackendSigKey {OUR_KEY}", "WSBridgeMaxMessageSize 2M") + """
 <Location /ws/publish>
   WSBridgeMaxMessageSize 2M
 </Location>
@@ -216,16 +202,10 @@ def events_seen(side, tag):
     return evs
 
 
-def b64url_decode(s):
-    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
-
-
 def jwt_claims(token, key):
-    head, claims, sig = token.split(".")
-    want = hmac.new(key.encode(), f"{head}.{claims}".encode(), hashlib.sha256).digest()
-    assert hmac.compare_digest(want, b64url_decode(sig)), "Grip-Sig does not verify"
-    assert json.loads(b64url_decode(head)) == {"typ": "JWT", "alg": "HS256"}
-    return json.loads(b64url_decode(claims))
+    head, claims = grip_sig(token, key)
+    assert head == {"typ": "JWT", "alg": "HS256"}
+    return claims
 
 
 def new_tag():

@@ -8,69 +8,30 @@ The backend is tests/backend/echo_backend.php under each server's own
 php-fpm pool ("sub:<channel>" subscribes the connection)."""
 import asyncio
 import json
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
-import time
 
 import websockets
 
+from backend_support import echo_backend_conf
 from chatclient import http, status_json
-from harness import ROOT, Apache, free_port, no_child_crash
+from harness import Apache, no_child_crash
+from redis_server import RedisServer
 from run import time_limit
 
-BACKEND_DIR = os.path.join(ROOT, "tests", "backend")
 CHILDREN = 4
 PER_SERVER = 24  # subscribers on each server
 
-CONF = f"""
-LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
-Alias /tb/ "{BACKEND_DIR}/"
-<Directory "{BACKEND_DIR}">
-  Require all granted
-</Directory>
-<Location /ws/tb>
-  SetHandler wsbridge
-  WSBridgeApp backend
-  WSBridgeBackend /tb/echo_backend.php
-</Location>
-"""
+CONF = echo_backend_conf()
 
 
 class Env:
-    redis = None
-    redis_port = None
-    redis_dir = None
+    redis = None  # RedisServer
     servers = []
 
 
-def redis_ping(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 def setup_module():
-    if shutil.which("redis-server") is None:
-        raise RuntimeError("redis-server is not installed (scripts/install-deps.sh installs it)")
-    Env.redis_port = free_port()
-    Env.redis_dir = tempfile.mkdtemp(prefix="wsb-backend-redis-")
-    Env.redis = subprocess.Popen(
-        ["redis-server", "--port", str(Env.redis_port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", Env.redis_dir, "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 5
-    while not redis_ping(Env.redis_port):
-        if time.time() > deadline or Env.redis.poll() is not None:
-            raise RuntimeError(f"redis-server did not start on port {Env.redis_port}")
-        time.sleep(0.05)
-    conf = CONF + f"WSBridgeBus redis://127.0.0.1:{Env.redis_port}\n"
+    Env.redis = RedisServer(prefix="wsb-backend-redis-").start()
+    conf = CONF + f"WSBridgeBus {Env.redis.url}\n"
     for _ in range(2):
         Env.servers.append(Apache(extra_conf=conf, children=CHILDREN, threads=16,
                                   env={"PHP": "1", "PHP_CHILDREN": "8"}).start())
@@ -80,15 +41,8 @@ def teardown_module():
     for a in Env.servers:
         a.stop()
     Env.servers = []
-    if Env.redis and Env.redis.poll() is None:
-        Env.redis.terminate()
-        try:
-            Env.redis.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            Env.redis.kill()
-            Env.redis.wait(timeout=5)
-    if Env.redis_dir:
-        shutil.rmtree(Env.redis_dir, ignore_errors=True)
+    if Env.redis:
+        Env.redis.close()
 
 
 def publish(server, body):

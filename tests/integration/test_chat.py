@@ -5,8 +5,9 @@ direct messages, malformed input, access tokens."""
 import asyncio
 import time
 
-from chatclient import (ChatClient, check_strictly_increasing, check_total_order, close_all,
-                        is_event, last_is, make_token, n_messages, publish, run, uniq)
+from chatclient import (FAST_CHAT, ChatClient, chat_location, check_strictly_increasing,
+                        check_total_order, close_all, is_event, last_is, make_token, n_messages,
+                        publish, run, token_chat, uniq)
 from harness import Apache, no_child_crash, shared_apache
 from run import time_limit
 from wsclient import handshake_request, read_http_response
@@ -16,26 +17,12 @@ SECRET = "0123456789abcdef-chat-test-secret"
 # All chat locations share the same rooms; /ws/fast lifts the rate limit for
 # tests that send quickly, /ws/short has a 10-byte text limit, /ws/tok wants
 # access tokens.
-EXTRA = f"""
-# 50 clients on 3 x 25 threads: no reserve, or an unlucky spread refuses some.
-WSBridgeReserveWorkers 0
-<Location /ws/fast>
-  SetHandler wsbridge
-  WSBridgeApp chat
-  WSBridgeRateLimit 1000 1000
-</Location>
-<Location /ws/short>
-  SetHandler wsbridge
-  WSBridgeApp chat
-  WSBridgeMaxTextLength 10
-  WSBridgeRateLimit 1000 1000
-</Location>
-<Location /ws/tok>
-  SetHandler wsbridge
-  WSBridgeApp chat
-  WSBridgeSecret {SECRET}
-</Location>
-"""
+EXTRA = (
+    # 50 clients on 3 x 25 threads: no reserve, or an unlucky spread refuses some.
+    "WSBridgeReserveWorkers 0\n"
+    + FAST_CHAT
+    + chat_location("/ws/short", "WSBridgeMaxTextLength 10", "WSBridgeRateLimit 1000 1000")
+    + token_chat(SECRET))
 
 apache = None  # set by setup_module
 # 3 children x 25 threads: the 50-client test needs 50 workers at once.

@@ -8,15 +8,11 @@ Redis bus every server reports the id kept in Redis, and Redis that lost
 its data comes back with a new one."""
 import asyncio
 import re
-import shutil
 import signal
-import socket
-import subprocess
-import tempfile
-import time
 
 from chatclient import ChatClient, Closed, close_all, run, stage, status_json, uniq
-from harness import Apache, free_port
+from harness import Apache
+from redis_server import RedisServer
 from run import time_limit
 
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
@@ -154,43 +150,11 @@ def test_graceful_restart_keeps_the_bus_and_the_resume_is_exact():
         a.stop()
 
 
-def redis_ping(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def start_redis(port):
-    """A redis-server without persistence: a restart loses everything."""
-    if shutil.which("redis-server") is None:
-        raise RuntimeError("redis-server is not installed (scripts/install-deps.sh installs it)")
-    d = tempfile.mkdtemp(prefix="wsb-redis-")
-    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                          "--appendonly", "no", "--dir", d, "--daemonize", "no"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 5
-    while not redis_ping(port):
-        if time.time() > deadline or p.poll() is not None:
-            raise RuntimeError(f"redis-server did not start on port {port}")
-        time.sleep(0.05)
-    return p, d
-
-
-def stop_redis(p, d):
-    if p.poll() is None:
-        p.send_signal(signal.SIGKILL)
-        p.wait(timeout=10)
-    shutil.rmtree(d, ignore_errors=True)
-
-
 @time_limit(120)
 def test_redis_bus_id_is_shared_and_renewed_when_redis_lost_its_data():
-    port = free_port()
-    redis = start_redis(port)
-    conf = f"WSBridgeBus redis://127.0.0.1:{port}\n"
+    # without persistence: a restart loses everything
+    redis = RedisServer(persist=False).start()
+    conf = f"WSBridgeBus {redis.url}\n"
     servers = [Apache(extra_conf=conf, children=2, threads=10) for _ in range(2)]
     try:
         for s in servers:
@@ -212,8 +176,8 @@ def test_redis_bus_id_is_shared_and_renewed_when_redis_lost_its_data():
         stage("redis and apache restart")
         for s in servers:
             s.stop()
-        stop_redis(*redis)
-        redis = start_redis(port)
+        redis.stop(signal.SIGKILL)
+        redis.start()
         for s in servers:
             s.start()
 
@@ -238,4 +202,4 @@ def test_redis_bus_id_is_shared_and_renewed_when_redis_lost_its_data():
     finally:
         for s in servers:
             s.stop()
-        stop_redis(*redis)
+        redis.close()

@@ -7,33 +7,16 @@ the publish API's Idempotency-Key follow the same rule; bad cids are refused
 with bad-cid; the same across two servers on one Redis bus."""
 import asyncio
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
 import threading
-import time
 
-from chatclient import ChatClient, close_all, http, make_token, publish, run, stage, uniq
-from harness import Apache, free_port, no_child_crash, shared_apache
+from chatclient import (FAST_CHAT, ChatClient, close_all, http, make_token, publish, run, stage,
+                        token_chat, uniq)
+from harness import Apache, no_child_crash, shared_apache
+from redis_server import RedisServer
 from run import time_limit
 
 SECRET = "cid-secret-0123456789"
-EXTRA = f"""
-WSBridgeReserveWorkers 0
-<Location /ws/fast>
-  SetHandler wsbridge
-  WSBridgeApp chat
-  WSBridgeRateLimit 1000 1000
-</Location>
-<Location /ws/tok>
-  SetHandler wsbridge
-  WSBridgeApp chat
-  WSBridgeSecret {SECRET}
-</Location>
-"""
+EXTRA = "WSBridgeReserveWorkers 0\n" + FAST_CHAT + token_chat(SECRET)
 
 apache = None  # set by setup_module
 # 4 threads per child: a few open connections fill a child, so the next one
@@ -308,31 +291,13 @@ def test_no_child_crashed():
 # --- two servers on one Redis bus ---------------------------------------------------
 
 
-def _redis_ping(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @time_limit(60)
 def test_two_servers_on_redis_dedupe_alike():
-    if shutil.which("redis-server") is None:
-        raise RuntimeError("redis-server is not installed (scripts/install-deps.sh installs it)")
-    port = free_port()
-    tmp = tempfile.mkdtemp(prefix="wsb-cid-redis-")
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", tmp, "--daemonize", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis = RedisServer(prefix="wsb-cid-redis-")
     servers = []
     try:
-        deadline = time.time() + 5
-        while not _redis_ping(port):
-            assert time.time() < deadline and proc.poll() is None, "redis-server did not start"
-            time.sleep(0.05)
-        conf = f"WSBridgeBus redis://127.0.0.1:{port}\n"
+        redis.start()
+        conf = f"WSBridgeBus {redis.url}\n"
         servers = [Apache(extra_conf=conf, children=2, threads=10).start() for _ in range(2)]
         room = uniq("redis")
 
@@ -369,7 +334,4 @@ def test_two_servers_on_redis_dedupe_alike():
     finally:
         for s in servers:
             s.stop()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(10)
-        shutil.rmtree(tmp, ignore_errors=True)
+        redis.close()

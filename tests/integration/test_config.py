@@ -5,18 +5,10 @@ import os
 import shutil
 import tempfile
 
-from harness import BASE, Apache
+from harness import BASE, Apache, configtest
 from wsclient import BINARY, TEXT, WS, handshake_request, read_http_response, ws_next_close
 
 IN_LOCATION = "<Location /cfgtest>\n  SetHandler wsbridge\n  {}\n</Location>\n"
-
-
-def configtest(conf):
-    a = Apache(extra_conf=conf)
-    try:
-        return a.configtest()
-    finally:
-        shutil.rmtree(a.dir, ignore_errors=True)
 
 
 def assert_refused(directive_line, name, value=None, where="location"):

@@ -10,32 +10,17 @@ import asyncio
 import ssl
 import time
 
-from chatclient import (ChatClient, check_total_order, close_all, n_messages, run, status_json,
-                        uniq)
+from chatclient import (FAST_CHAT, ChatClient, chat_location, check_total_order, close_all,
+                        n_messages, run, status_json, uniq)
 from harness import no_child_crash, shared_apache
 from run import time_limit
 from wsclient import TEXT, WS
 
-EXTRA = """
-LogLevel warn wsbridge:debug
-<Location /ws/fast>
-  SetHandler wsbridge
-  WSBridgeApp chat
-  WSBridgeRateLimit 1000 1000
-</Location>
-<Location /ws/nohub>
-  SetHandler wsbridge
-  WSBridgeApp chat
-  WSBridgeRateLimit 1000 1000
-  WSBridgeHubWrites Off
-</Location>
-<Location /ws/bigq>
-  SetHandler wsbridge
-  WSBridgeApp chat
-  WSBridgeRateLimit off
-  WSBridgeMaxQueuedBytes 64M
-</Location>
-"""
+EXTRA = (
+    "LogLevel warn wsbridge:debug\n"
+    + FAST_CHAT
+    + chat_location("/ws/nohub", "WSBridgeRateLimit 1000 1000", "WSBridgeHubWrites Off")
+    + chat_location("/ws/bigq", "WSBridgeRateLimit off", "WSBridgeMaxQueuedBytes 64M"))
 
 apache = None  # set by setup_module
 setup_module, teardown_module = shared_apache(globals(), extra_conf=EXTRA, ssl=True, children=2,

@@ -8,22 +8,14 @@ suffixes work as in any room; when the room shrinks back to the limit the
 lists are whole again and join/leave events resume."""
 import asyncio
 
-from chatclient import ChatClient, close_all, run, stage, uniq
+from chatclient import FAST_CHAT, ChatClient, close_all, run, stage, uniq
 from harness import no_child_crash, shared_apache
 from run import time_limit
 
 LIMIT = 20
 N = 300
 
-EXTRA = f"""
-WSBridgePresenceLimit {LIMIT}
-WSBridgeReserveWorkers 0
-<Location /ws/fast>
-  SetHandler wsbridge
-  WSBridgeApp chat
-  WSBridgeRateLimit 1000 1000
-</Location>
-"""
+EXTRA = f"WSBridgePresenceLimit {LIMIT}\nWSBridgeReserveWorkers 0\n" + FAST_CHAT
 
 apache = None  # set by setup_module
 # 2 children x 200 threads to start with; mpm_event adds children as the

@@ -9,13 +9,12 @@ status shows it all. And the floods a client can make from one connection
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import time
 
 from chatclient import http, status_json
-from harness import Apache, no_child_crash
+from harness import Apache, configtest, no_child_crash
 from run import time_limit
 from wsclient import CLOSE, TEXT, WS, accept_for, close_code, handshake_request
 
@@ -222,14 +221,6 @@ def test_forwarded_clients_are_counted_only_behind_a_trusted_proxy():
     finally:
         close_all(held)
         a.stop()
-
-
-def configtest(conf):
-    a = Apache(extra_conf=conf)
-    try:
-        return a.configtest()
-    finally:
-        shutil.rmtree(a.dir, ignore_errors=True)
 
 
 def test_bad_values_fail_the_configtest():

@@ -4,38 +4,24 @@ membership transition arrives exactly once, whichever server the sockets
 are on (the reporter rule in docs/pusher.md, owner keys with the server's
 tag)."""
 import json
-import shutil
-import subprocess
-import tempfile
 import time
 
-from harness import Apache, free_port, no_child_crash
+from harness import Apache, no_child_crash
+from redis_server import RedisServer
 from test_pusher_webhooks import APP_ID, APP_KEY, APP_SECRET, Client, Receiver
 
 class Env:
-    redis = None
-    redis_dir = None
+    redis = None  # RedisServer
     servers = []
     receiver = None
 
 
 def setup_module():
-    if shutil.which("redis-server") is None:
-        raise RuntimeError("redis-server is not installed (scripts/install-deps.sh installs it)")
-    port = free_port()
-    Env.redis_dir = tempfile.mkdtemp(prefix="wsb-redis-")
-    Env.redis = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", Env.redis_dir, "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 5
-    while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).returncode != 0:
-        if time.time() > deadline:
-            raise RuntimeError("redis-server did not start")
-        time.sleep(0.05)
+    Env.redis = RedisServer().start()
     Env.receiver = Receiver()
     for name in ("a", "b"):  # each server its own path: the receiver tells who sent what
         conf = f"""
-WSBridgeBus redis://127.0.0.1:{port}
+WSBridgeBus {Env.redis.url}
 WSBridgePusherApp {APP_ID} {APP_KEY} {APP_SECRET}
 WSBridgePusherWebhook {APP_ID} http://127.0.0.1:{Env.receiver.port}/hooks/{name}
 """
@@ -48,10 +34,7 @@ def teardown_module():
     if Env.receiver:
         Env.receiver.stop()
     if Env.redis:
-        Env.redis.terminate()
-        Env.redis.wait(timeout=10)
-    if Env.redis_dir:
-        shutil.rmtree(Env.redis_dir, ignore_errors=True)
+        Env.redis.close()
 
 
 def for_channel(ch):

@@ -4,63 +4,23 @@ Redis outage keeps clients connected, refuses events with "unavailable",
 is logged, and after Redis is back messages flow again and a resume with
 `since` gets exactly the missed events (docs/redis.md)."""
 import asyncio
-import shutil
 import signal
-import socket
-import subprocess
-import tempfile
 import time
 
 from chatclient import ChatClient, check_total_order, close_all, publish, run, uniq
-from harness import Apache, free_port
+from harness import Apache
+from redis_server import RedisServer
 from run import time_limit
 
-redis_port = None
-redis_dir = None
-redis_proc = None
+redis = None  # RedisServer, set by setup_module
 servers = []
 
 
-def redis_ping(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def start_redis():
-    """redis-server on redis_port with its data in redis_dir: appendonly
-    with fsync always, so even a kill -9 loses nothing (docs/redis.md)."""
-    global redis_proc
-    if shutil.which("redis-server") is None:
-        raise RuntimeError("redis-server is not installed (scripts/install-deps.sh installs it)")
-    redis_proc = subprocess.Popen(
-        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "yes", "--appendfsync", "always", "--dir", redis_dir, "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 5
-    while not redis_ping(redis_port):
-        if time.time() > deadline or redis_proc.poll() is not None:
-            raise RuntimeError(f"redis-server did not start on port {redis_port}")
-        time.sleep(0.05)
-
-
-def stop_redis(sig=signal.SIGKILL):
-    global redis_proc
-    if redis_proc and redis_proc.poll() is None:
-        redis_proc.send_signal(sig)
-        redis_proc.wait(timeout=10)
-    redis_proc = None
-
-
 def setup_module():
-    global redis_port, redis_dir
-    redis_port = free_port()
-    redis_dir = tempfile.mkdtemp(prefix="wsb-redis-")
-    start_redis()
-    conf = f"WSBridgeBus redis://127.0.0.1:{redis_port}\n"
+    global redis
+    # appendonly with fsync always, so even a kill -9 loses nothing (docs/redis.md)
+    redis = RedisServer(persist=True).start()
+    conf = f"WSBridgeBus {redis.url}\n"
     for _ in range(2):
         servers.append(Apache(extra_conf=conf, children=2, threads=10).start())
 
@@ -68,9 +28,8 @@ def setup_module():
 def teardown_module():
     for a in servers:
         a.stop()
-    stop_redis()
-    if redis_dir:
-        shutil.rmtree(redis_dir, ignore_errors=True)
+    if redis:
+        redis.close()
 
 
 async def connect(server, **kw):
@@ -78,7 +37,7 @@ async def connect(server, **kw):
 
 
 def test_config_accepts_redis_url_and_refuses_a_bad_one():
-    ok, out = Apache(extra_conf=f"WSBridgeBus redis://127.0.0.1:{redis_port}/3\n").configtest()
+    ok, out = Apache(extra_conf=f"WSBridgeBus {redis.url}/3\n").configtest()
     assert ok, out
     ok, out = Apache(extra_conf="WSBridgeBus mysql://x\n").configtest()
     assert not ok and "WSBridgeBus" in out, out
@@ -170,7 +129,7 @@ def test_redis_outage_keeps_clients_and_resume_is_exact():
             await x.message(room, "before the outage")
             await x.wait_events(room, lambda evs: "before the outage" in x.texts(room))
 
-            stop_redis()
+            redis.stop(signal.SIGKILL)
             await z.close()  # zed's leave cannot be published now; it must not be lost
             await x.message(room, "during the outage")
             err = await x.expect_error("unavailable", timeout=5)
@@ -182,7 +141,7 @@ def test_redis_outage_keeps_clients_and_resume_is_exact():
             assert x.closed is None
             await asyncio.sleep(2)  # long enough for the reconnect backoff to grow
 
-            start_redis()
+            redis.start()
             # links retry with a bounded backoff (5 s at most)
             deadline = asyncio.get_running_loop().time() + 12
             while True:
@@ -219,8 +178,8 @@ def test_redis_outage_keeps_clients_and_resume_is_exact():
             await y2.wait_events(room, lambda evs: "welcome back" in y2.texts(room))
             check_total_order([x, y2], room)
         finally:
-            if redis_proc is None:
-                start_redis()
+            if not redis.running:
+                redis.start()
             await close_all(clients)
     run(go(), timeout=58)
     for s in servers:

@@ -13,8 +13,8 @@ import re
 import socket
 import time
 
-from chatclient import (ChatClient, close_all, http, is_event, n_messages, run, status_json,
-                        uniq)
+from chatclient import (FAST_CHAT, ChatClient, chat_location, close_all, http, is_event,
+                        n_messages, run, status_json, token_chat, uniq)
 from harness import shared_apache
 from run import time_limit
 from wsclient import (TEXT, WS, handshake_request, read_http_response,
@@ -22,34 +22,17 @@ from wsclient import (TEXT, WS, handshake_request, read_http_response,
 
 SECRET = "status-secret-0123456789"
 
-EXTRA = f"""
-# The tests count WebSockets per child; mpm_event may put most in one child.
-WSBridgeReserveWorkers 0
-<Location /ws/fast>
-  SetHandler wsbridge
-  WSBridgeApp chat
-  WSBridgeRateLimit 1000 1000
-</Location>
-<Location /ws/slow>
-  SetHandler wsbridge
-  WSBridgeApp chat
-  WSBridgeMaxQueuedBytes 64K
-  WSBridgeRateLimit 100000 100000
-</Location>
-<Location /ws/bulk>
-  SetHandler wsbridge
-  WSBridgeApp chat
-  WSBridgeRateLimit 100000 100000
-</Location>
-<Location /ws/tok>
-  SetHandler wsbridge
-  WSBridgeApp chat
-  WSBridgeSecret {SECRET}
-</Location>
-<Location /server-status>
+EXTRA = (
+    # The tests count WebSockets per child; mpm_event may put most in one child.
+    "WSBridgeReserveWorkers 0\n"
+    + FAST_CHAT
+    + chat_location("/ws/slow", "WSBridgeMaxQueuedBytes 64K", "WSBridgeRateLimit 100000 100000")
+    + chat_location("/ws/bulk", "WSBridgeRateLimit 100000 100000")
+    + token_chat(SECRET)
+    + """<Location /server-status>
   SetHandler server-status
 </Location>
-"""
+""")
 
 apache = None  # set by setup_module
 # 16 threads per child: WSBridgeReserveWorkers keeps at least 4 of them for

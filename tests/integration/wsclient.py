@@ -89,37 +89,18 @@ def mask_bytes(payload, key):
     return (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(len(payload), "big")
 
 
-class WS:
-    """A connected WebSocket over a raw socket."""
-
-    def __init__(self, port, path="/ws/echo", ssl=False, extra=None, timeout=5.0, host="127.0.0.1"):
-        raw, key = handshake_request(path=path, extra=extra, host=host)
-        status, headers, rest, sock = http_request(port, raw, ssl=ssl, timeout=timeout)
-        self.status, self.headers, self.sock = status, headers, sock
-        self.buf = rest
-        if status != 101:
-            raise AssertionError(f"handshake failed: {status} {headers} {rest!r}")
-        assert headers.get("sec-websocket-accept") == accept_for(key), headers
-
-    def send_raw(self, data):
-        self.sock.sendall(data)
+class FrameIO:
+    """RFC 6455 frames over a byte stream, built and parsed here byte for
+    byte. A subclass gives send_raw(data), a buffer self.buf of received
+    bytes not parsed yet, and _fill(n, deadline), which reads until buf holds
+    n bytes (TimeoutError at the deadline, Closed when the peer is gone):
+    WS on a TCP socket, h2client.H2WS on an HTTP/2 stream."""
 
     def send(self, opcode, payload=b"", **kw):
-        self.sock.sendall(encode_frame(opcode, payload, **kw))
+        self.send_raw(encode_frame(opcode, payload, **kw))
 
     def send_text(self, text):
         self.send(TEXT, text.encode() if isinstance(text, str) else text)
-
-    def _fill(self, n, deadline):
-        while len(self.buf) < n:
-            left = deadline - time.time()
-            if left <= 0:
-                raise TimeoutError("no frame from the server in time")
-            self.sock.settimeout(left)
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise Closed()
-            self.buf += chunk
 
     def recv_frame(self, timeout=5.0):
         """Returns (fin, opcode, payload, rsv) of the next server frame."""
@@ -162,6 +143,33 @@ class WS:
             _, opcode, payload, _ = self.recv_frame(max(0.01, deadline - time.time()))
             if opcode == CLOSE:
                 return close_code(payload)
+
+
+class WS(FrameIO):
+    """A connected WebSocket over a raw socket."""
+
+    def __init__(self, port, path="/ws/echo", ssl=False, extra=None, timeout=5.0, host="127.0.0.1"):
+        raw, key = handshake_request(path=path, extra=extra, host=host)
+        status, headers, rest, sock = http_request(port, raw, ssl=ssl, timeout=timeout)
+        self.status, self.headers, self.sock = status, headers, sock
+        self.buf = rest
+        if status != 101:
+            raise AssertionError(f"handshake failed: {status} {headers} {rest!r}")
+        assert headers.get("sec-websocket-accept") == accept_for(key), headers
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self, n, deadline):
+        while len(self.buf) < n:
+            left = deadline - time.time()
+            if left <= 0:
+                raise TimeoutError("no frame from the server in time")
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise Closed()
+            self.buf += chunk
 
     def expect_tcp_close(self, timeout=5.0):
         """True when the server closes TCP within timeout (after its close frame)."""
