@@ -9,6 +9,7 @@ its data comes back with a new one."""
 import asyncio
 import re
 import signal
+import socket
 
 from chatclient import ChatClient, Closed, close_all, run, stage, status_json, uniq
 from harness import Apache
@@ -203,3 +204,57 @@ def test_redis_bus_id_is_shared_and_renewed_when_redis_lost_its_data():
         for s in servers:
             s.stop()
         redis.close()
+
+
+def redis_command(port, *args):
+    """One command in RESP over a fresh loopback connection; the reply's
+    first line (e.g. b"+OK", b":1")."""
+    req = f"*{len(args)}\r\n".encode() + b"".join(
+        f"${len(a.encode())}\r\n".encode() + a.encode() + b"\r\n" for a in args)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(req)
+        return s.recv(256).split(b"\r\n")[0]
+
+
+def test_redis_id_key_with_something_else_is_logged_and_no_id_is_made_up():
+    # Another program's value under the bus's id key: the module never
+    # overwrites it (SET NX), welcomes without a bus, says so in the error
+    # log once per child, and takes an id of its own once the key is gone.
+    redis = RedisServer(persist=False).start()
+    key = "wsbridge:{chat}:id"
+    assert redis_command(redis.port, "SET", key, "not-a-bus-id") == b"+OK"
+    with Apache(extra_conf=f"WSBridgeBus {redis.url}\n", children=2, threads=10) as a:
+        try:
+            async def without_id():
+                assert await welcome_buses(a.port, 4) == {None}
+                room = uniq("busid-foreign")
+                c, seen = await talk(a.port, room, 2)
+                # A since that names a bus cannot be checked against none:
+                # everything the room kept, complete: false.
+                back = await ChatClient.connect(a.port)
+                h, _, _ = await back.join(room, since=seen[0], bus="0123456789abcdef")
+                assert h["complete"] is False and set(seen) <= set(seqs(h["messages"])), h
+                await close_all([c, back])
+
+            run(without_id())
+            assert a.wait_log('holds "not-a-bus-id", not a bus id'), a.error_log()[-2000:]
+            lines = [l for l in a.error_log().splitlines() if "not a bus id" in l]
+            assert 1 <= len(lines) <= 2, lines  # once per child at most
+            assert f"DEL {key}" in lines[0], lines[0]
+            assert redis_command(redis.port, "GET", key) == b"$12", "the module overwrote the key"
+
+            assert redis_command(redis.port, "DEL", key) == b":1"
+            stage("key deleted")
+
+            async def with_id():
+                # Each child's hub reads the bus at least once a second.
+                for _ in range(50):
+                    buses = await welcome_buses(a.port, 4)
+                    if len(buses) == 1 and HEX16.match(next(iter(buses)) or ""):
+                        return
+                    await asyncio.sleep(0.2)
+                raise AssertionError(f"no bus id after the key was deleted: {buses}")
+
+            run(with_id(), timeout=30)
+        finally:
+            redis.close()
