@@ -243,6 +243,13 @@ std::array<RecPeer, N> join_peers(wsb::ChatEngine& engine, Feed& feed, const std
   return peers;
 }
 
+// The fixture of the engine tests, for TEST_GROUP_BASE(Group, EngineTest):
+// one engine with the default configuration, records fed to it in order.
+struct EngineTest : public Utest {
+  wsb::ChatEngine engine{wsb::ChatConfig()};
+  Feed feed{{&engine}};
+};
+
 // Seqs of the message and system events p received for room, in order.
 inline std::vector<uint64_t> event_seqs(const RecPeer& p, const std::string& room) {
   std::vector<uint64_t> seqs;

@@ -170,10 +170,7 @@ TEST(ChatCidIndex, RoomRemembersACidAsLongAsItsEventIsInTheHistory) {
   CHECK(none.find_cid(room_cid_key("u", "c")) == nullptr);
 }
 
-TEST_GROUP(ChatCidEngine) {
-  ChatEngine engine{ChatConfig()};
-  Feed feed{{&engine}};
-};
+TEST_GROUP_BASE(ChatCidEngine, EngineTest) {};
 
 TEST(ChatCidEngine, SameCidTwiceIsOneEventAndTheSenderGetsTheOriginal) {
   auto [a, b] = join_peers(engine, feed, "r", {"alice", "bob"});

@@ -16,10 +16,7 @@
 using namespace wsb;
 using namespace wsb_test;
 
-TEST_GROUP(ChatEngine) {
-  ChatEngine engine{ChatConfig()};
-  Feed feed{{&engine}};
-};
+TEST_GROUP_BASE(ChatEngine, EngineTest) {};
 
 TEST(ChatEngine, JoinSendsHistoryThenOwnJoinThenPresence) {
   RecPeer a = make_peer();

@@ -16,10 +16,7 @@
 using namespace wsb;
 using namespace wsb_test;
 
-TEST_GROUP(ChatEngineRecovery) {
-  ChatEngine engine{ChatConfig()};
-  Feed feed{{&engine}};
-};
+TEST_GROUP_BASE(ChatEngineRecovery, EngineTest) {};
 
 TEST(ChatEngineRecovery, RefusingPeerDoesNotDisturbOthers) {
   auto [a, b, c] = join_peers(engine, feed, "r", {"a", "b", "c"});
