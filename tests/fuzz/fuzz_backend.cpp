@@ -13,12 +13,9 @@
 #include "backend/grip_publish.h"
 #include "backend/ws_events.h"
 
-using namespace wsb;
+#include "fuzz_support.h"
 
-#define REQUIRE(cond)     \
-  do {                    \
-    if (!(cond)) abort(); \
-  } while (0)
+using namespace wsb;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

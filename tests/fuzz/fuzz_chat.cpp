@@ -23,14 +23,11 @@
 #include "chat/chat_engine.h"
 #include "chat/publish_api.h"
 
+#include "fuzz_support.h"
+
 using namespace wsb;
 
 namespace {
-
-#define REQUIRE(cond)     \
-  do {                    \
-    if (!(cond)) abort(); \
-  } while (0)
 
 // The bus as a vector: the fuzzer drives the hub's part by hand.
 class VectorBus : public Bus {

@@ -5,7 +5,8 @@
 // chunk sizes (cycled) split the stream.
 // Checked: the same events whatever the split (one-shot, chunked, and byte
 // by byte for short inputs), text messages and close reasons are valid UTF-8
-// by an independent decoder, limits hold, and nothing follows a close/error.
+// by an independent decoder (tests/unit/utf8_reference.h), limits hold, and
+// nothing follows a close/error.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -15,43 +16,12 @@
 #include "protocol/deflate.h"
 #include "protocol/frame_parser.h"
 
+#include "../unit/utf8_reference.h"
+#include "fuzz_support.h"
+
 using namespace wsb;
 
 namespace {
-
-#define REQUIRE(cond)  \
-  do {                 \
-    if (!(cond)) abort(); \
-  } while (0)
-
-// Decodes each sequence and checks its range; written apart from the
-// validator's state machine so the two cannot share a mistake.
-bool naive_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    uint8_t b = static_cast<uint8_t>(s[i]);
-    if (b < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if ((b >> 5) == 0x6) len = 2, cp = b & 0x1F;
-    else if ((b >> 4) == 0xE) len = 3, cp = b & 0x0F;
-    else if ((b >> 3) == 0x1E) len = 4, cp = b & 0x07;
-    else return false;
-    if (s.size() - i < len) return false;
-    for (size_t k = 1; k < len; ++k) {
-      uint8_t c = static_cast<uint8_t>(s[i + k]);
-      if ((c >> 6) != 0x2) return false;
-      cp = (cp << 6) | (c & 0x3F);
-    }
-    static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-  }
-  return true;
-}
 
 struct Checker : FrameSink {
   ParserLimits limits;
@@ -69,7 +39,7 @@ struct Checker : FrameSink {
   void on_message(Opcode op, std::string_view p) override {
     REQUIRE(op == Opcode::Text || op == Opcode::Binary);
     REQUIRE(p.size() <= limits.max_message_size);
-    if (op == Opcode::Text) REQUIRE(naive_utf8(p));
+    if (op == Opcode::Text) REQUIRE(wsb_test::reference_valid_utf8(p));
     event((op == Opcode::Text ? "T" : "B") + std::string(p));
   }
   void on_compressed_message(Opcode op, std::string_view p) override {
@@ -93,7 +63,7 @@ struct Checker : FrameSink {
   void on_close(uint16_t code, std::string_view reason) override {
     REQUIRE(code == close_code::kNoStatus || is_valid_close_code(code));
     REQUIRE(code != close_code::kNoStatus || reason.empty());
-    REQUIRE(reason.size() <= 123 && naive_utf8(reason));
+    REQUIRE(reason.size() <= 123 && wsb_test::reference_valid_utf8(reason));
     event("c" + std::to_string(code) + ":" + std::string(reason), true);
   }
   void on_error(uint16_t code, const char* why) override {

@@ -13,14 +13,11 @@
 #include "protocol/deflate.h"
 #include "protocol/handshake.h"
 
+#include "fuzz_support.h"
+
 using namespace wsb;
 
 namespace {
-
-#define REQUIRE(cond)     \
-  do {                    \
-    if (!(cond)) abort(); \
-  } while (0)
 
 std::vector<std::string_view> split(std::string_view s, char sep, size_t max_parts) {
   std::vector<std::string_view> out;

@@ -15,12 +15,9 @@
 #include "pusher/pusher_protocol.h"
 #include "pusher/pusher_subscribe.h"
 
-using namespace wsb;
+#include "fuzz_support.h"
 
-#define REQUIRE(cond)     \
-  do {                    \
-    if (!(cond)) abort(); \
-  } while (0)
+using namespace wsb;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

@@ -8,6 +8,7 @@
 #pragma once
 #include <rapidjson/document.h>
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -170,6 +171,31 @@ inline std::string direct_rec(const std::string& conn, const std::string& from,
   return wsb::encode_record(r);
 }
 
+// A "pub" record (a GRIP publish, a Pusher event) as the hub would read it,
+// for the caller to add the fields of its kind to and encode.
+inline wsb::ChatRecord pub_record(const std::string& ns, const std::string& channel,
+                                  wsb::PublishKind kind, const std::string& data) {
+  wsb::ChatRecord r;
+  r.type = wsb::RecordType::Publish;
+  r.ns = ns;
+  r.channel = channel;
+  r.kind = kind;
+  r.data = data;
+  r.ts = 1;
+  return r;
+}
+
+// A "present" answer (to a late engine's sync request) naming members.
+inline std::string present_rec(uint64_t base, int64_t ts,
+                               std::vector<wsb::PresentMember> members) {
+  wsb::ChatRecord r;
+  r.type = wsb::RecordType::Present;
+  r.base = base;
+  r.ts = ts;
+  r.members = std::move(members);
+  return wsb::encode_record(r);
+}
+
 inline std::string gone_rec(long pid) {
   wsb::ChatRecord r;
   r.type = wsb::RecordType::Gone;
@@ -187,6 +213,41 @@ struct Feed {
     for (wsb::ChatEngine* e : engines) e->apply(seq, record);
     return seq;
   }
+};
+
+// The default engine configuration but for the history size.
+inline wsb::ChatConfig config_with_history(size_t n) {
+  wsb::ChatConfig c;
+  c.history_size = n;
+  return c;
+}
+
+// Peers attached to engine, in order, as connections 1-1, 1-2, ... with
+// these names.
+template <size_t N>
+std::array<RecPeer, N> attach_peers(wsb::ChatEngine& engine, const char* const (&names)[N]) {
+  std::array<RecPeer, N> peers;
+  for (size_t i = 0; i < N; ++i) {
+    peers[i] = make_peer();
+    engine.attach("1-" + std::to_string(i + 1), names[i], peers[i]);
+  }
+  return peers;
+}
+
+// The same, then each of them joined to room through feed, in order.
+template <size_t N>
+std::array<RecPeer, N> join_peers(wsb::ChatEngine& engine, Feed& feed, const std::string& room,
+                                  const char* const (&names)[N]) {
+  std::array<RecPeer, N> peers = attach_peers(engine, names);
+  for (size_t i = 0; i < N; ++i) feed(join_rec(room, "1-" + std::to_string(i + 1), names[i]));
+  return peers;
+}
+
+// The fixture of the engine tests, for TEST_GROUP_BASE(Group, EngineTest):
+// one engine with the default configuration, records fed to it in order.
+struct EngineTest : public Utest {
+  wsb::ChatEngine engine{wsb::ChatConfig()};
+  Feed feed{{&engine}};
 };
 
 // Seqs of the message and system events p received for room, in order.

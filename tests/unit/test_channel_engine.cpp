@@ -27,14 +27,8 @@ class ClosingPeer : public RecordingPeer {
 
 std::string pub(const std::string& ns, const std::string& ch, PublishKind kind, const std::string& data,
                 uint16_t code = 1000) {
-  ChatRecord r;
-  r.type = RecordType::Publish;
-  r.ns = ns;
-  r.channel = ch;
-  r.kind = kind;
-  r.data = data;
+  ChatRecord r = wsb_test::pub_record(ns, ch, kind, data);
   r.code = code;
-  r.ts = 1;
   return encode_record(r);
 }
 

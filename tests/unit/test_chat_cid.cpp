@@ -170,17 +170,10 @@ TEST(ChatCidIndex, RoomRemembersACidAsLongAsItsEventIsInTheHistory) {
   CHECK(none.find_cid(room_cid_key("u", "c")) == nullptr);
 }
 
-TEST_GROUP(ChatCidEngine) {
-  ChatEngine engine{ChatConfig()};
-  Feed feed{{&engine}};
-};
+TEST_GROUP_BASE(ChatCidEngine, EngineTest) {};
 
 TEST(ChatCidEngine, SameCidTwiceIsOneEventAndTheSenderGetsTheOriginal) {
-  RecPeer a = make_peer(), b = make_peer();
-  engine.attach("1-1", "alice", a);
-  engine.attach("1-2", "bob", b);
-  feed(join_rec("r", "1-1", "alice"));
-  feed(join_rec("r", "1-2", "bob"));
+  auto [a, b] = join_peers(engine, feed, "r", {"alice", "bob"});
   const uint64_t first = feed(cid_msg("r", "1-1", "alice", "c1", "hello", 3000));
   const uint64_t again = feed(cid_msg("r", "1-1", "alice", "c1", "hello", 3999));
   CHECK(again > first);
@@ -197,11 +190,8 @@ TEST(ChatCidEngine, SameCidTwiceIsOneEventAndTheSenderGetsTheOriginal) {
 }
 
 TEST(ChatCidEngine, ResendFromANewConnectionOfTheSameUserGetsTheOriginalOnly) {
-  RecPeer a = make_peer(), a2 = make_peer(), b = make_peer();
-  engine.attach("1-1", "alice", a);
-  engine.attach("1-2", "bob", b);
-  feed(join_rec("r", "1-1", "alice"));
-  feed(join_rec("r", "1-2", "bob"));
+  auto [a, b] = join_peers(engine, feed, "r", {"alice", "bob"});
+  RecPeer a2 = make_peer();
   const uint64_t first = feed(cid_msg("r", "1-1", "alice", "c1"));
   engine.detach("1-1");
   feed(leave_rec("r", "1-1"));
@@ -223,11 +213,7 @@ TEST(ChatCidEngine, ResendFromANewConnectionOfTheSameUserGetsTheOriginalOnly) {
 }
 
 TEST(ChatCidEngine, KeysArePerUserAndRoom) {
-  RecPeer a = make_peer(), b = make_peer();
-  engine.attach("1-1", "alice", a);
-  engine.attach("1-2", "bob", b);
-  feed(join_rec("r", "1-1", "alice"));
-  feed(join_rec("r", "1-2", "bob"));
+  auto [a, b] = join_peers(engine, feed, "r", {"alice", "bob"});
   feed(join_rec("s", "1-1", "alice"));
   feed(cid_msg("r", "1-1", "alice", "same"));
   feed(cid_msg("r", "1-2", "bob", "same"));
@@ -270,9 +256,7 @@ TEST(ChatCidEngine, EveryEngineMakesTheSameDecision) {
 }
 
 TEST(ChatCidEngine, BeyondTheHistoryACidIsForgotten) {
-  ChatConfig c;
-  c.history_size = 2;
-  ChatEngine small{c};
+  ChatEngine small{config_with_history(2)};
   Feed f{{&small}};
   RecPeer a = make_peer();
   small.attach("1-1", "alice", a);

@@ -16,20 +16,7 @@
 using namespace wsb;
 using namespace wsb_test;
 
-namespace {
-
-ChatConfig config_with_history(size_t n) {
-  ChatConfig c;
-  c.history_size = n;
-  return c;
-}
-
-}  // namespace
-
-TEST_GROUP(ChatEngine) {
-  ChatEngine engine{ChatConfig()};
-  Feed feed{{&engine}};
-};
+TEST_GROUP_BASE(ChatEngine, EngineTest) {};
 
 TEST(ChatEngine, JoinSendsHistoryThenOwnJoinThenPresence) {
   RecPeer a = make_peer();
@@ -51,10 +38,7 @@ TEST(ChatEngine, JoinSendsHistoryThenOwnJoinThenPresence) {
 }
 
 TEST(ChatEngine, EveryMemberGetsEveryEventOnceInSeqOrder) {
-  RecPeer a = make_peer(), b = make_peer(), c = make_peer();
-  engine.attach("1-1", "a", a);
-  engine.attach("1-2", "b", b);
-  engine.attach("1-3", "c", c);
+  auto [a, b, c] = attach_peers(engine, {"a", "b", "c"});
   std::vector<uint64_t> all;
   all.push_back(feed(join_rec("r", "1-1", "a")));
   all.push_back(feed(msg_rec("r", "1-1", "one")));
@@ -73,13 +57,7 @@ TEST(ChatEngine, EveryMemberGetsEveryEventOnceInSeqOrder) {
 }
 
 TEST(ChatEngine, BroadcastEncodesOnceAndSharesTheFrame) {
-  RecPeer a = make_peer(), b = make_peer(), c = make_peer();
-  engine.attach("1-1", "a", a);
-  engine.attach("1-2", "b", b);
-  engine.attach("1-3", "c", c);
-  feed(join_rec("r", "1-1", "a"));
-  feed(join_rec("r", "1-2", "b"));
-  feed(join_rec("r", "1-3", "c"));
+  auto [a, b, c] = join_peers(engine, feed, "r", {"a", "b", "c"});
   feed(msg_rec("r", "1-2", "hello"));
   CHECK(a->last().get() == b->last().get());
   CHECK(b->last().get() == c->last().get());
@@ -159,9 +137,7 @@ TEST(ChatEngine, HistoryWithoutSinceKeepsTheLastEvents) {
 }
 
 TEST(ChatEngine, HistoryEventsAreTheLiveObjects) {
-  RecPeer a = make_peer(), b = make_peer();
-  engine.attach("1-1", "a", a);
-  engine.attach("1-2", "b", b);
+  auto [a, b] = attach_peers(engine, {"a", "b"});
   feed(join_rec("r", "1-1", "a"));
   feed(msg_rec("r", "1-1", "hi \"there\""));
   feed(join_rec("r", "1-2", "b"));
@@ -176,9 +152,7 @@ TEST(ChatEngine, HistoryEventsAreTheLiveObjects) {
 TEST(ChatEngine, HistoryKeepsEventsOfEverySizeIntact) {
   // History shares the live frame: its JSON is the payload after a 2-, 4-
   // or 10-byte header, depending on the length.
-  RecPeer a = make_peer(), b = make_peer();
-  engine.attach("1-1", "a", a);
-  engine.attach("1-2", "b", b);
+  auto [a, b] = attach_peers(engine, {"a", "b"});
   feed(join_rec("r", "1-1", "a"));
   const std::vector<std::string> texts = {"s", std::string(300, 'm'), std::string(70000, 'L')};
   for (const std::string& t : texts) feed(msg_rec("r", "1-1", t));
@@ -235,10 +209,7 @@ TEST(ChatEngine, SinceFromAnotherBusGetsPlainHistory) {
 }
 
 TEST(ChatEngine, PresenceFollowsJoinsAndLeaves) {
-  RecPeer a = make_peer(), b = make_peer(), c = make_peer();
-  engine.attach("1-1", "amy", a);
-  engine.attach("1-2", "bo", b);
-  engine.attach("1-3", "cy", c);
+  auto [a, b, c] = attach_peers(engine, {"amy", "bo", "cy"});
   feed(join_rec("r", "1-1", "amy"));
   feed(join_rec("r", "1-2", "bo"));
   CHECK(presence_members(b->last_json()) == (std::vector<std::string>{"amy", "bo"}));

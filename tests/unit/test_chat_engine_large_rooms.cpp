@@ -470,11 +470,7 @@ TEST(ChatEngineLargeRooms, EveryEngineKeepsTheSameHistory) {
 }
 
 TEST(ChatEngineLargeRooms, ADeadProcessLeavesQuietlyThenLoudly) {
-  RecPeer a = make_peer(), b = make_peer();
-  engine.attach("1-1", "a", a);
-  engine.attach("1-2", "b", b);
-  feed(join_rec("big", "1-1", "a", 1));
-  feed(join_rec("big", "1-2", "b", 1));
+  auto [a, b] = join_peers(engine, feed, "big", {"a", "b"});
   for (int k = 1; k <= 5; ++k) feed(join_rec("big", "2-" + std::to_string(k), "r" + std::to_string(k), 2));
   const size_t before = a->count();
   const uint64_t gone = feed(gone_rec(2));
@@ -494,9 +490,7 @@ TEST(ChatEngineLargeRooms, ADeadProcessLeavesQuietlyThenLoudly) {
 TEST(ChatEngineLargeRooms, LimitZeroListsNobody) {
   ChatEngine e{limit_config(0), [this] { return now; }};
   Feed f{{&e}};
-  RecPeer a = make_peer(), b = make_peer();
-  e.attach("1-1", "a", a);
-  e.attach("1-2", "b", b);
+  auto [a, b] = attach_peers(e, {"a", "b"});
   f(join_rec("r", "1-1", "a"));
   rapidjson::Document p = json_of(a->frames()[2]);
   CHECK_EQUAL(0u, p["members"].Size());
@@ -524,14 +518,11 @@ TEST(ChatEngineLargeRooms, SyncAnswersAboveTheLimitAreOneUpdate) {
   now = 5000;
   late.on_tick();
   const uint64_t updates = late.stats().presence_updates;
-  ChatRecord present;
-  present.type = RecordType::Present;
-  present.base = 5;
-  present.ts = 1;
+  std::vector<PresentMember> old_members;
   for (int k = 1; k <= 4; ++k)
-    present.members.push_back(PresentMember{"r", "7-" + std::to_string(k), "old", "old" + std::to_string(k), 7});
+    old_members.push_back(PresentMember{"r", "7-" + std::to_string(k), "old", "old" + std::to_string(k), 7});
   const size_t before = local[0]->count();
-  late.apply(14, encode_record(present));
+  late.apply(14, present_rec(5, 1, old_members));
   CHECK_EQUAL(updates + 1, late.stats().presence_updates);
   CHECK_EQUAL(before + 1, local[0]->count());
   CHECK_EQUAL(7u, local[0]->last_json()["count"].GetUint64());

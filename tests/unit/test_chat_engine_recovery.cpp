@@ -16,19 +16,10 @@
 using namespace wsb;
 using namespace wsb_test;
 
-TEST_GROUP(ChatEngineRecovery) {
-  ChatEngine engine{ChatConfig()};
-  Feed feed{{&engine}};
-};
+TEST_GROUP_BASE(ChatEngineRecovery, EngineTest) {};
 
 TEST(ChatEngineRecovery, RefusingPeerDoesNotDisturbOthers) {
-  RecPeer a = make_peer(), b = make_peer(), c = make_peer();
-  engine.attach("1-1", "a", a);
-  engine.attach("1-2", "b", b);
-  engine.attach("1-3", "c", c);
-  feed(join_rec("r", "1-1", "a"));
-  feed(join_rec("r", "1-2", "b"));
-  feed(join_rec("r", "1-3", "c"));
+  auto [a, b, c] = join_peers(engine, feed, "r", {"a", "b", "c"});
   b->set_refuse(true);
   const size_t b_before = b->count();
   const uint64_t refused_before = engine.stats().deliveries_refused;
@@ -73,10 +64,7 @@ TEST(ChatEngineRecovery, GoneRemovesTheDeadProcessMembers) {
 }
 
 TEST(ChatEngineRecovery, OverrunSendsHistoryLostAndResumeIsIncomplete) {
-  RecPeer a = make_peer(), b = make_peer(), idle = make_peer();
-  engine.attach("1-1", "a", a);
-  engine.attach("1-2", "b", b);
-  engine.attach("1-3", "idle", idle);
+  auto [a, b, idle] = attach_peers(engine, {"a", "b", "idle"});
   feed(join_rec("r", "1-1", "a"));
   feed(join_rec("s", "1-1", "a"));
   feed(join_rec("r", "1-2", "b"));
@@ -119,9 +107,7 @@ TEST(ChatEngineRecovery, SeqJumpIsAnOverrunAndOldSeqsAreSkipped) {
 
 TEST(ChatEngineRecovery, LateStartIsSilentButResumesAreIncomplete) {
   // HubThread starts at cursor 0; the ring already dropped 1..99.
-  RecPeer a = make_peer(), b = make_peer();
-  engine.attach("1-1", "a", a);
-  engine.attach("1-2", "b", b);
+  auto [a, b] = attach_peers(engine, {"a", "b"});
   engine.on_overrun(1, 99);
   CHECK_EQUAL(0u, a->count());
   CHECK_EQUAL(0u, engine.stats().overruns);
@@ -195,11 +181,7 @@ TEST(ChatEngineRecovery, MaxRoomsForgetsTheLongestIdleEmptyRoom) {
 }
 
 TEST(ChatEngineRecovery, DetachStopsDeliveryBeforeTheLeaveArrives) {
-  RecPeer a = make_peer(), b = make_peer();
-  engine.attach("1-1", "a", a);
-  engine.attach("1-2", "b", b);
-  feed(join_rec("r", "1-1", "a"));
-  feed(join_rec("r", "1-2", "b"));
+  auto [a, b] = join_peers(engine, feed, "r", {"a", "b"});
   engine.detach("1-2");
   const size_t n = b->count();
   feed(msg_rec("r", "1-1", "x"));

@@ -95,12 +95,7 @@ TEST(ChatEngineSync, ALeaveAfterTheSnapshotIsNotUndoneByIt) {
 }
 
 TEST(ChatEngineSync, ACompleteEngineIgnoresAnswers) {
-  ChatRecord present;
-  present.type = RecordType::Present;
-  present.base = 1;
-  present.ts = 1;
-  present.members.push_back(PresentMember{"r", "9-9", "ghost", "ghost", 9});
-  bus(encode_record(present));
+  bus(present_rec(1, 1, {PresentMember{"r", "9-9", "ghost", "ghost", 9}}));
   CHECK_FALSE(full.user_online("ghost"));
   CHECK_TRUE(full.room_list().empty());
   CHECK_TRUE(full.take_outbox().empty());
@@ -134,13 +129,8 @@ TEST(ChatEngineSync, OverrunsAskAtMostOncePerSpacing) {
 }
 
 TEST(ChatEngineSync, RecordsRoundTripAndMalformedAnswersAreRefused) {
-  ChatRecord p;
-  p.type = RecordType::Present;
-  p.base = 42;
-  p.ts = 7;
-  p.members.push_back(PresentMember{"lobby", "1-1", "amy", "amy#2", 1});
   ChatRecord back;
-  CHECK_TRUE(parse_record(encode_record(p), &back));
+  CHECK_TRUE(parse_record(present_rec(42, 7, {PresentMember{"lobby", "1-1", "amy", "amy#2", 1}}), &back));
   CHECK(back.type == RecordType::Present);
   CHECK_EQUAL(42u, back.base);
   CHECK_EQUAL(1u, back.members.size());

@@ -21,22 +21,6 @@
 using namespace wsb;
 using namespace wsb::direct_write_test;
 
-namespace {
-
-struct Pair {
-  int fds[2] = {-1, -1};
-  SessionStats stats;
-  std::shared_ptr<OutboundQueue> q = std::make_shared<OutboundQueue>(8u << 20);
-  Pair() { CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM, 0, fds)); }
-  ~Pair() {
-    close(fds[0]);
-    close(fds[1]);
-  }
-  void lend() { q->enable_direct(fds[0], &stats); }
-};
-
-}  // namespace
-
 TEST_GROUP(DirectWrite) {};
 
 TEST(DirectWrite, ABatchIsWrittenToTheLentSocketWithoutAWakeUp) {
@@ -58,10 +42,7 @@ TEST(DirectWrite, ABatchIsWrittenToTheLentSocketWithoutAWakeUp) {
 
 TEST(DirectWrite, WithoutALentSocketTheSessionIsWoken) {
   Pair p;
-  {
-    WakeBatch batch;
-    deliver(p.q, "x");
-  }
+  deliver_batch(p.q, {"x"});
   CHECK_TRUE(woken(*p.q));
   CHECK_EQUAL(std::string(), read_all(p.fds[1]));
   CHECK_EQUAL(1u, p.q->queued_bytes());
@@ -83,29 +64,16 @@ TEST(DirectWrite, WhileTheSessionWritesTheProducerOnlyWakesIt) {
 
 TEST(DirectWrite, AFullSocketLeavesTheRestToTheSessionInOrder) {
   Pair p;
-  int small = 4096;
-  setsockopt(p.fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-  setsockopt(p.fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  p.shrink_buffers();
   p.lend();
-  std::string expected;
-  {
-    WakeBatch batch;
-    for (int i = 0; i < 64; ++i) {
-      std::string f(4000 + i, static_cast<char>('A' + i % 26));
-      expected += f;
-      deliver(p.q, f);
-    }
-  }
+  std::string expected = deliver_large_batch(p.q);
   CHECK_TRUE(woken(*p.q));  // the socket filled up: the session takes over
   std::string got = read_all(p.fds[1]);
   CHECK(got.size() < expected.size());
   CHECK(p.stats.bytes_out.load() == got.size());
 
   // Until the session has taken the rest, producers must not write again.
-  {
-    WakeBatch batch;
-    deliver(p.q, "later");
-  }
+  deliver_batch(p.q, {"later"});
   CHECK_EQUAL(std::string(), read_all(p.fds[1]));
   expected += "later";
 
@@ -120,10 +88,7 @@ TEST(DirectWrite, AFullSocketLeavesTheRestToTheSessionInOrder) {
   CHECK(expected == got);
 
   // Handed back: the next batch is written directly again.
-  {
-    WakeBatch batch;
-    deliver(p.q, "again");
-  }
+  deliver_batch(p.q, {"again"});
   CHECK_EQUAL(std::string("again"), read_all(p.fds[1]));
 }
 
@@ -134,10 +99,7 @@ TEST(DirectWrite, NothingIsWrittenAfterDisableOrClose) {
     auto writing = p.q->lock_writes();
     p.q->disable_direct();  // the session wrote its close frame
   }
-  {
-    WakeBatch batch;
-    deliver(p.q, "after close frame");
-  }
+  deliver_batch(p.q, {"after close frame"});
   CHECK_TRUE(woken(*p.q));
   CHECK_EQUAL(std::string(), read_all(p.fds[1]));
 
@@ -151,31 +113,19 @@ TEST(DirectWrite, NothingIsWrittenAfterDisableOrClose) {
 }
 
 TEST(DirectWrite, OverflowIsLeftToTheSessionToCutOff) {
-  int fds[2];
-  CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM, 0, fds));
-  SessionStats stats;
-  auto q = std::make_shared<OutboundQueue>(10);
-  q->enable_direct(fds[0], &stats);
-  {
-    WakeBatch batch;
-    deliver(q, "0123456789");
-    deliver(q, "overflow");
-  }
-  CHECK_TRUE(woken(*q));
-  CHECK_TRUE(q->overflowed());
-  CHECK_EQUAL(std::string(), read_all(fds[1]));  // a slow consumer gets nothing more
-  close(fds[0]);
-  close(fds[1]);
+  Pair p(10);
+  p.lend();
+  deliver_batch(p.q, {"0123456789", "overflow"});
+  CHECK_TRUE(woken(*p.q));
+  CHECK_TRUE(p.q->overflowed());
+  CHECK_EQUAL(std::string(), read_all(p.fds[1]));  // a slow consumer gets nothing more
 }
 
 TEST(DirectWrite, APeerThatIsGoneStopsDirectWrites) {
   Pair p;
   p.lend();
   ::shutdown(p.fds[1], SHUT_RDWR);
-  {
-    WakeBatch batch;
-    deliver(p.q, "to nobody");
-  }
+  deliver_batch(p.q, {"to nobody"});
   CHECK_TRUE(woken(*p.q));  // the session writes it and learns the peer is gone
   std::vector<FramePtr> rest;
   {
@@ -183,10 +133,7 @@ TEST(DirectWrite, APeerThatIsGoneStopsDirectWrites) {
     p.q->take_unsent(rest);
   }
   CHECK_EQUAL(1u, rest.size());
-  {
-    WakeBatch batch;
-    deliver(p.q, "again");
-  }
+  deliver_batch(p.q, {"again"});
   CHECK_TRUE(woken(*p.q));
   CHECK_EQUAL(5u, p.q->queued_bytes());  // not written: direct writes are off
 }
@@ -200,10 +147,7 @@ TEST(DirectWrite, AHardStopRevokesTheLoanWithoutWaitingForTheSession) {
     auto writing = p.q->lock_writes();  // the session is in a long blocking write
     registry.revoke_hub_writes();       // must not wait for it
   }
-  {
-    WakeBatch batch;
-    deliver(p.q, "after the socket was closed");
-  }
+  deliver_batch(p.q, {"after the socket was closed"});
   CHECK_TRUE(woken(*p.q));
   CHECK_EQUAL(std::string(), read_all(p.fds[1]));
   registry.remove(p.q);
@@ -211,18 +155,8 @@ TEST(DirectWrite, AHardStopRevokesTheLoanWithoutWaitingForTheSession) {
 
 namespace {
 // A lent socket that keeps message boundaries: one packet per sendmsg().
-struct PacketPair {
-  int fds[2] = {-1, -1};
-  SessionStats stats;
-  std::shared_ptr<OutboundQueue> q = std::make_shared<OutboundQueue>(1u << 20);
-  PacketPair() {
-    CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_SEQPACKET, 0, fds));
-    q->enable_direct(fds[0], &stats);
-  }
-  ~PacketPair() {
-    close(fds[0]);
-    close(fds[1]);
-  }
+struct PacketPair : Pair {
+  PacketPair() : Pair(1u << 20, SOCK_SEQPACKET) { lend(); }
   std::vector<std::string> packets() {
     std::vector<std::string> out;
     char buf[4096];

@@ -45,20 +45,10 @@ class BracketEncoder : public DirectEncoder {
   int batches = 0;  // guarded by the queue's write lock
 };
 
-
-
-
-struct Pair {
-  int fds[2] = {-1, -1};
-  SessionStats stats;
+// A session's queue and socket whose direct writes go through the encoder.
+struct EncodedPair : Pair {
   BracketEncoder enc;
-  std::shared_ptr<OutboundQueue> q = std::make_shared<OutboundQueue>(8u << 20);
-  Pair() { CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM, 0, fds)); }
-  ~Pair() {
-    close(fds[0]);
-    close(fds[1]);
-  }
-  void lend() { q->enable_direct(fds[0], &stats, &enc); }
+  void lend() { Pair::lend(&enc); }
 };
 
 }  // namespace
@@ -66,14 +56,9 @@ struct Pair {
 TEST_GROUP(DirectWriteEncoded) {};
 
 TEST(DirectWriteEncoded, ABatchIsEncodedOnceAndSentWithoutAWakeUp) {
-  Pair p;
+  EncodedPair p;
   p.lend();
-  {
-    WakeBatch batch;
-    deliver(p.q, "one,");
-    deliver(p.q, "two,");
-    deliver(p.q, "three");
-  }
+  deliver_batch(p.q, {"one,", "two,", "three"});
   CHECK_EQUAL(std::string("[13:one,two,three]"), read_all(p.fds[1]));
   CHECK_FALSE(woken(*p.q));
   CHECK_EQUAL(1, p.enc.batches);
@@ -84,13 +69,10 @@ TEST(DirectWriteEncoded, ABatchIsEncodedOnceAndSentWithoutAWakeUp) {
 }
 
 TEST(DirectWriteEncoded, AnEncoderThatIsNotReadyLeavesTheBatchToTheSession) {
-  Pair p;
+  EncodedPair p;
   p.lend();
   p.enc.is_ready = false;  // the transport holds bytes that must go first
-  {
-    WakeBatch batch;
-    deliver(p.q, "x");
-  }
+  deliver_batch(p.q, {"x"});
   CHECK_TRUE(woken(*p.q));
   CHECK_EQUAL(0, p.enc.batches);
   CHECK_EQUAL(1u, p.q->queued_bytes());  // still queued, as plain frames
@@ -98,20 +80,10 @@ TEST(DirectWriteEncoded, AnEncoderThatIsNotReadyLeavesTheBatchToTheSession) {
 }
 
 TEST(DirectWriteEncoded, AFullSocketHandsBackEncodedBytesInOrder) {
-  Pair p;
-  int small = 4096;
-  setsockopt(p.fds[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-  setsockopt(p.fds[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  EncodedPair p;
+  p.shrink_buffers();
   p.lend();
-  std::string body;
-  {
-    WakeBatch batch;
-    for (int i = 0; i < 64; ++i) {
-      std::string f(4000 + i, static_cast<char>('A' + i % 26));
-      body += f;
-      deliver(p.q, f);
-    }
-  }
+  const std::string body = deliver_large_batch(p.q);
   const std::string first = "[" + std::to_string(body.size()) + ":" + body + "]";
   CHECK_TRUE(woken(*p.q));  // the socket filled up: the session takes over
   std::string got = read_all(p.fds[1]);
@@ -119,10 +91,7 @@ TEST(DirectWriteEncoded, AFullSocketHandsBackEncodedBytesInOrder) {
   CHECK_EQUAL(1, p.enc.batches);
 
   // Until the session has written the rest, producers encode nothing more.
-  {
-    WakeBatch batch;
-    deliver(p.q, "later");
-  }
+  deliver_batch(p.q, {"later"});
   CHECK_EQUAL(1, p.enc.batches);
   CHECK_EQUAL(std::string(), read_all(p.fds[1]));
 
@@ -141,28 +110,19 @@ TEST(DirectWriteEncoded, AFullSocketHandsBackEncodedBytesInOrder) {
   CHECK_EQUAL(std::string("later"), *plain[0]);
 
   // Handed back: the next batch is encoded and sent directly again.
-  {
-    WakeBatch batch;
-    deliver(p.q, "again");
-  }
+  deliver_batch(p.q, {"again"});
   CHECK_EQUAL(std::string("[5:again]"), read_all(p.fds[1]));
 }
 
 TEST(DirectWriteEncoded, AnEncoderErrorStopsDirectWrites) {
-  Pair p;
+  EncodedPair p;
   p.lend();
   p.enc.fail = true;
-  {
-    WakeBatch batch;
-    deliver(p.q, "lost with the connection");
-  }
+  deliver_batch(p.q, {"lost with the connection"});
   CHECK_TRUE(woken(*p.q));  // the session's next write finds the broken connection
   CHECK_EQUAL(std::string(), read_all(p.fds[1]));
   p.enc.fail = false;
-  {
-    WakeBatch batch;
-    deliver(p.q, "later");
-  }
+  deliver_batch(p.q, {"later"});
   CHECK_EQUAL(1, p.enc.batches);  // direct writes are off now
   CHECK_EQUAL(5u, p.q->queued_bytes());
 }
@@ -171,7 +131,7 @@ TEST(DirectWriteEncoded, AnEncoderErrorStopsDirectWrites) {
 // (reads included, see Session::run): a producer never encodes meanwhile,
 // and every byte still arrives once, in order, whoever wrote it.
 TEST(DirectWriteEncoded, ProducersNeverEncodeWhileTheSessionHoldsTheLock) {
-  Pair p;
+  EncodedPair p;
   p.lend();
   std::atomic<bool> session_inside{false};
   std::atomic<bool> overlap{false};

@@ -46,15 +46,9 @@ std::string pleave(const std::string& sock, const std::string& ch = "") {
 
 std::string pevent(const std::string& ch, const std::string& name, const std::string& data,
                    const std::string& except = "") {
-  ChatRecord r;
-  r.type = RecordType::Publish;
-  r.kind = PublishKind::Event;
-  r.ns = kNs;
-  r.channel = ch;
+  ChatRecord r = wsb_test::pub_record(kNs, ch, PublishKind::Event, data);
   r.name = name;
-  r.data = data;
   r.conn = except;
-  r.ts = 1;
   return encode_record(r);
 }
 

@@ -240,17 +240,11 @@ std::string rec_leave(const std::string& sock, const std::string& ch = "") {
 }
 std::string rec_event(const std::string& ch, const std::string& name, const std::string& sock, const std::string& user,
                       bool from_client = true) {
-  ChatRecord r;
+  ChatRecord r = wsb_test::pub_record("pusher/1", ch, PublishKind::Event, "{\"d\":1}");
   r.from = from_client ? "client" : "";
-  r.type = RecordType::Publish;
-  r.kind = PublishKind::Event;
-  r.ns = "pusher/1";
-  r.channel = ch;
   r.name = name;
-  r.data = "{\"d\":1}";
   r.conn = sock;
   r.user = user;
-  r.ts = 1;
   return encode_record(r);
 }
 std::string rec_gone(long pid, long by) {

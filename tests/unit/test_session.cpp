@@ -15,6 +15,7 @@
 #include "runtime/echo_app.h"
 #include "runtime/session.h"
 #include "runtime/wake_batch.h"
+#include "session_test_support.h"
 #include "socket_transport.h"
 #include "test_deflater.h"
 
@@ -42,6 +43,14 @@ class Client : public FrameSink {
     const uint8_t key[4] = {1, 2, 3, 4};
     std::string f = encode_client_frame(op, payload, key);
     CHECK(::send(fd_, f.data(), f.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(f.size()));
+  }
+  // The next frame within timeout_ms, checked to be a close with this code.
+  Frame expect_close(uint16_t code, int timeout_ms = 3000) {
+    Frame f;
+    CHECK(next(&f, timeout_ms));
+    CHECK(f.op == Opcode::Close);
+    CHECK_EQUAL(code, f.code);
+    return f;
   }
   void send_raw(const std::string& bytes) { ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL); }
   // Next frame within timeout_ms; false on timeout or EOF.
@@ -79,36 +88,11 @@ class GreetingApp : public App {
   }
 };
 
-struct Harness {
-  int fds[2];
-  StopFlag stop;
-  SessionStats stats;
-  EchoApp echo;
-  std::unique_ptr<SocketTransport> transport;
-  std::unique_ptr<Session> session;
+// app: the application behind the session (default: echo).
+struct Harness : session_test::SessionHarness<> {
   std::unique_ptr<Client> client;
-  std::thread thread;
-  std::atomic<int> result{-1};
-
-  // app: the application behind the session (default: echo).
-  explicit Harness(SessionOptions opt = SessionOptions(), App* app = nullptr) {
-    CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM, 0, fds));
-    transport = std::make_unique<SocketTransport>(fds[0]);
-    session = std::make_unique<Session>(*transport, app ? *app : echo, opt, stop, stats);
+  explicit Harness(SessionOptions opt = SessionOptions(), App* app = nullptr) : SessionHarness(opt, app) {
     client = std::make_unique<Client>(fds[1]);
-  }
-  void start() {
-    thread = std::thread([this] { result = session->run(); });
-  }
-  int join() {
-    if (thread.joinable()) thread.join();
-    return result.load();
-  }
-  ~Harness() {
-    ::shutdown(fds[1], SHUT_RDWR);
-    join();
-    close(fds[0]);
-    close(fds[1]);
   }
 };
 
@@ -137,9 +121,7 @@ TEST(Session, EchoesAndClosesWithTheClientsCode) {
   CHECK(f.op == Opcode::Binary);
   CHECK_EQUAL(3u, f.payload.size());
   h.client->send(Opcode::Close, std::string("\x0f\xa0", 2));  // 4000
-  CHECK(h.client->next(&f));
-  CHECK(f.op == Opcode::Close);
-  CHECK_EQUAL(4000, f.code);
+  h.client->expect_close(4000);
   CHECK_EQUAL(4000, h.join());
   CHECK_EQUAL(2u, h.stats.messages_in.load());
 }
@@ -158,10 +140,7 @@ TEST(Session, ProtocolErrorClosesWith1002) {
   Harness h(quick());
   h.start();
   h.client->send_raw(std::string("\x81\x02hi", 4));  // unmasked
-  Frame f;
-  CHECK(h.client->next(&f));
-  CHECK(f.op == Opcode::Close);
-  CHECK_EQUAL(1002, f.code);
+  h.client->expect_close(1002);
   CHECK_EQUAL(1002, h.join());
 }
 
@@ -221,9 +200,7 @@ TEST(Session, APublishersCloseFollowsWhatWasDeliveredBefore) {
     CHECK(h.client->next(&f));
     STRCMP_EQUAL(std::to_string(i).c_str(), f.payload.c_str());
   }
-  CHECK(h.client->next(&f));
-  CHECK(f.op == Opcode::Close);
-  CHECK_EQUAL(4000, f.code);
+  f = h.client->expect_close(4000);
   STRCMP_EQUAL("channel closed", f.payload.c_str());
   h.client->send(Opcode::Close, std::string("\x0f\xa0", 2));
   CHECK_EQUAL(4000, h.join());
@@ -237,9 +214,7 @@ TEST(Session, StopFlagSends1001AndWaitsForTheReply) {
   CHECK(h.client->next(&f));
   h.stop.stopping = true;
   h.session->queue().wake();
-  CHECK(h.client->next(&f));
-  CHECK(f.op == Opcode::Close);
-  CHECK_EQUAL(1001, f.code);
+  h.client->expect_close(1001);
   h.client->send(Opcode::Close, std::string("\x03\xe9", 2));
   CHECK_EQUAL(1001, h.join());
 }
@@ -250,10 +225,7 @@ TEST(Session, IdlePeerIsClosedAndUnansweredCloseTimesOut) {
   o.close_timeout_ms = 150;
   Harness h(o);
   h.start();
-  Frame f;
-  CHECK(h.client->next(&f, 2000));
-  CHECK(f.op == Opcode::Close);
-  CHECK_EQUAL(1001, f.code);
+  const Frame f = h.client->expect_close(1001, 2000);
   STRCMP_EQUAL("idle timeout", f.payload.c_str());
   CHECK_EQUAL(1001, h.join());  // returns without our close reply
 }
@@ -379,19 +351,13 @@ TEST(Session, CompressedMessagesAreInflatedAndCheckedLikePlainOnes) {
     h.start();
     wsb_test::Deflater d;
     h.client->send_raw(compressed(std::string(1 << 20, 'z'), d));  // ~1 KB on the wire
-    Frame f;
-    CHECK(h.client->next(&f));
-    CHECK(f.op == Opcode::Close);
-    CHECK_EQUAL(1009, f.code);
+    h.client->expect_close(1009);
   }
   {
     Harness h(o);
     h.start();
     wsb_test::Deflater d;
     h.client->send_raw(compressed(std::string("bad \xc3\x28 utf-8", 13), d));
-    Frame f;
-    CHECK(h.client->next(&f));
-    CHECK(f.op == Opcode::Close);
-    CHECK_EQUAL(1007, f.code);
+    h.client->expect_close(1007);
   }
 }

@@ -15,6 +15,7 @@
 #include "protocol/frame_parser.h"
 #include "runtime/echo_app.h"
 #include "runtime/session.h"
+#include "session_test_support.h"
 #include "socket_transport.h"
 
 namespace wsb {
@@ -30,6 +31,8 @@ struct SessionFootprintProbe {
 }  // namespace wsb
 
 using namespace wsb;
+using session_test::client_frame;
+using session_test::close_1000;
 
 namespace {
 
@@ -44,13 +47,6 @@ struct NullSink : FrameSink {
   std::vector<std::string> messages;
   bool failed = false;
 };
-
-std::string client_frame(Opcode op, const std::string& payload, bool fin = true) {
-  const uint8_t key[4] = {9, 8, 7, 6};
-  std::string f = encode_client_frame(op, payload, key);
-  if (!fin) f[0] = static_cast<char>(f[0] & 0x7F);
-  return f;
-}
 
 // Records the capacity of the buffer each read() gets, i.e. what the
 // session kept since its previous read.
@@ -160,22 +156,15 @@ TEST(SessionFootprint, AFragmentedMessageKeepsItsBufferUntilTheLastFragment) {
 // connection has been quiet for idle_release_ms_ it is given back, so the
 // first read after the pause starts from an empty (small-string) buffer.
 TEST(SessionFootprint, TheReadBufferIsGivenBackWhenTheConnectionIsQuiet) {
-  int sv[2];
-  CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-  RecordingTransport transport(sv[0]);
-  EchoApp app;
-  StopFlag stop;
-  SessionStats stats;
-  SessionOptions opts;
-  Session session(transport, app, opts, stop, stats);
-  SessionFootprintProbe::set_idle_release_ms(session, 50);
-  std::thread t([&] { session.run(); });
+  session_test::SessionHarness<RecordingTransport> h{SessionOptions()};
+  SessionFootprintProbe::set_idle_release_ms(*h.session, 50);
+  h.start();
   const std::string msg(20000, 'm');
   const size_t echo_size = encode_frame(Opcode::Binary, msg).size();
   std::string f = client_frame(Opcode::Binary, msg);
   auto round = [&] {
-    CHECK(::send(sv[1], f.data(), f.size(), 0) == static_cast<ssize_t>(f.size()));
-    CHECK(read_exactly(sv[1], echo_size));
+    CHECK(::send(h.fds[1], f.data(), f.size(), 0) == static_cast<ssize_t>(f.size()));
+    CHECK(read_exactly(h.fds[1], echo_size));
   };
   round();
   auto busy = std::chrono::steady_clock::now();
@@ -183,36 +172,25 @@ TEST(SessionFootprint, TheReadBufferIsGivenBackWhenTheConnectionIsQuiet) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto quiet = std::chrono::steady_clock::now();
   round();  // after a pause: given back
-  std::string close = client_frame(Opcode::Close, std::string("\x03\xe8", 2));
-  ::send(sv[1], close.data(), close.size(), 0);
-  t.join();
-  CHECK(transport.first_data_capacity_after(busy) > kSmallString);       // busy: reused
-  CHECK_EQUAL(kSmallString, transport.first_data_capacity_after(quiet));  // quiet: given back
-  ::close(sv[0]);
-  ::close(sv[1]);
+  const std::string close = close_1000();
+  ::send(h.fds[1], close.data(), close.size(), 0);
+  h.join();
+  CHECK(h.transport->first_data_capacity_after(busy) > kSmallString);       // busy: reused
+  CHECK_EQUAL(kSmallString, h.transport->first_data_capacity_after(quiet));  // quiet: given back
 }
 
 // A burst of 1,000 queued frames goes out in one batch; the lists that
 // carried it do not stay that large.
 TEST(SessionFootprint, ABurstDoesNotLeaveLargeFrameLists) {
-  int sv[2];
-  CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-  SocketTransport transport(sv[0]);
-  EchoApp app;
-  StopFlag stop;
-  SessionStats stats;
-  SessionOptions opts;
-  Session session(transport, app, opts, stop, stats);
+  session_test::SessionHarness<> h{SessionOptions()};
   FramePtr frame = make_frame(encode_frame(Opcode::Text, "burst"));
-  for (int i = 0; i < 1000; ++i) session.queue().push(frame);
-  std::thread t([&] { session.run(); });
-  CHECK(read_exactly(sv[1], 1000 * frame->size()));
-  std::string close = client_frame(Opcode::Close, std::string("\x03\xe8", 2));
-  ::send(sv[1], close.data(), close.size(), 0);
-  t.join();
-  CHECK(SessionFootprintProbe::batch_capacity(session) <= 64);
-  CHECK(SessionFootprintProbe::pending_capacity(session) <= 64);
-  CHECK(SessionFootprintProbe::queue_capacity(session.queue()) <= 64);
-  ::close(sv[0]);
-  ::close(sv[1]);
+  for (int i = 0; i < 1000; ++i) h.session->queue().push(frame);
+  h.start();
+  CHECK(read_exactly(h.fds[1], 1000 * frame->size()));
+  const std::string close = close_1000();
+  ::send(h.fds[1], close.data(), close.size(), 0);
+  h.join();
+  CHECK(SessionFootprintProbe::batch_capacity(*h.session) <= 64);
+  CHECK(SessionFootprintProbe::pending_capacity(*h.session) <= 64);
+  CHECK(SessionFootprintProbe::queue_capacity(h.session->queue()) <= 64);
 }

@@ -24,9 +24,12 @@
 #include "protocol/frame_parser.h"
 #include "runtime/echo_app.h"
 #include "runtime/session.h"
+#include "session_test_support.h"
 #include "socket_transport.h"
 
 using namespace wsb;
+using session_test::client_frame;
+using session_test::close_1000;
 
 namespace {
 
@@ -52,13 +55,6 @@ class HoldingTransport : public SocketTransport {
  private:
   std::string held_;
 };
-
-std::string client_frame(Opcode op, const std::string& payload) {
-  const uint8_t key[4] = {9, 8, 7, 6};
-  return encode_client_frame(op, payload, key);
-}
-
-std::string close_1000() { return client_frame(Opcode::Close, std::string("\x03\xe8", 2)); }
 
 // The client end: what the server sent, frame by frame.
 class Reader : public FrameSink {
@@ -105,34 +101,11 @@ class Reader : public FrameSink {
   std::deque<std::pair<Opcode, std::string>> frames_;
 };
 
-struct Pair {
-  int fds[2];
-  StopFlag stop;
-  SessionStats stats;
-  EchoApp echo;
-  std::unique_ptr<HoldingTransport> transport;
-  std::unique_ptr<Session> session;
-  std::thread thread;
-  std::atomic<int> result{-1};
-
-  Pair(std::string held, SessionOptions opt) {
-    CHECK_EQUAL(0, socketpair(AF_UNIX, SOCK_STREAM, 0, fds));
-    transport = std::make_unique<HoldingTransport>(fds[0], std::move(held));
-    session = std::make_unique<Session>(*transport, echo, opt, stop, stats);
-    thread = std::thread([this] { result = session->run(); });
-  }
+// A session over a HoldingTransport that holds `held`, started at once.
+struct Pair : session_test::SessionHarness<HoldingTransport> {
+  Pair(std::string held, SessionOptions opt) : SessionHarness(opt, nullptr, std::move(held)) { start(); }
   void send(const std::string& bytes) {
     CHECK(::send(fds[1], bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
-  }
-  int join() {
-    if (thread.joinable()) thread.join();
-    return result.load();
-  }
-  ~Pair() {
-    ::shutdown(fds[1], SHUT_RDWR);
-    join();
-    close(fds[0]);
-    close(fds[1]);
   }
 };
 
@@ -145,15 +118,21 @@ SessionOptions opts(size_t read_chunk = 64 * 1024) {
   return o;
 }
 
+// The client's close is answered in time, and the session ends with 1000.
+void expect_close_answered(Pair& p, Reader& r) {
+  Opcode op;
+  CHECK_TEXT(r.next(&op), "the close went unanswered");
+  CHECK(op == Opcode::Close);
+  CHECK_EQUAL(1000, p.join());
+}
+
 void expect_echo_then_close(Pair& p, Reader& r, const std::string& text) {
   Opcode op;
   CHECK_TEXT(r.next(&op), "no echo in time");
   CHECK(op == Opcode::Text);
   STRCMP_EQUAL(text.c_str(), r.payload.c_str());
-  CHECK_TEXT(r.next(&op), "the close went unanswered");
-  CHECK(op == Opcode::Close);
+  expect_close_answered(p, r);
   CHECK_EQUAL(1000, r.code);
-  CHECK_EQUAL(1000, p.join());
 }
 
 }  // namespace
@@ -172,10 +151,7 @@ TEST(SessionPendingInput, AMessageAndCloseHeldBeforeTheSessionAreAnswered) {
 TEST(SessionPendingInput, ACloseHeldBeforeTheSessionIsAnswered) {
   Pair p(close_1000(), opts());
   Reader r(p.fds[1]);
-  Opcode op;
-  CHECK_TEXT(r.next(&op), "the close went unanswered");
-  CHECK(op == Opcode::Close);
-  CHECK_EQUAL(1000, p.join());
+  expect_close_answered(p, r);
 }
 
 // Half a frame held, its rest and the close on the socket later.
@@ -189,9 +165,7 @@ TEST(SessionPendingInput, AFrameSplitBetweenTheHeldBytesAndTheSocket) {
   CHECK_TEXT(r.next(&op), "no echo in time");
   STRCMP_EQUAL("split across", r.payload.c_str());
   p.send(close_1000());
-  CHECK_TEXT(r.next(&op), "the close went unanswered");
-  CHECK(op == Opcode::Close);
-  CHECK_EQUAL(1000, p.join());
+  expect_close_answered(p, r);
 }
 
 // More held bytes than one round of reads takes (16 reads of read_chunk):
@@ -226,9 +200,7 @@ TEST(SessionPendingInput, ACloseInOneByteWritesIsAnswered) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     p.send(std::string(1, b));
   }
-  CHECK_TEXT(r.next(&op), "the close went unanswered");
-  CHECK(op == Opcode::Close);
-  CHECK_EQUAL(1000, p.join());
+  expect_close_answered(p, r);
 }
 
 // The session has been quiet long enough to give its buffers back (its
@@ -241,7 +213,5 @@ TEST(SessionPendingInput, ACloseAfterTheBuffersWereReleasedIsAnswered) {
   CHECK_TEXT(r.next(&op), "no echo in time");
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // past idle_release_ms_ (1 s)
   p.send(close_1000());
-  CHECK_TEXT(r.next(&op), "the close went unanswered");
-  CHECK(op == Opcode::Close);
-  CHECK_EQUAL(1000, p.join());
+  expect_close_answered(p, r);
 }

@@ -34,6 +34,13 @@ struct FakeDns {
   std::string error;  // "" = answer 127.0.0.1
 };
 
+std::shared_ptr<FakeDns> make_dns(int sleep_ms = 0, const std::string& error = "") {
+  auto dns = std::make_shared<FakeDns>();
+  dns->sleep_ms = sleep_ms;
+  dns->error = error;
+  return dns;
+}
+
 ResolveFn fake(const std::shared_ptr<FakeDns>& dns) {
   return [dns](const std::string&, std::vector<ResolvedAddress>* out) -> std::string {
     dns->calls++;
@@ -69,19 +76,24 @@ int port_of(const ResolvedAddress& a) {
 
 }  // namespace
 
-TEST_GROUP(PusherWebhookResolver) {};
-
-TEST(PusherWebhookResolver, LiteralAddressesNeverReachTheResolver) {
-  auto dns = std::make_shared<FakeDns>();
-  dns->error = "must not be asked";
-  HostResolver r(fake(dns));
+TEST_GROUP(PusherWebhookResolver) {
+  // The last lookup's answer and error.
   std::vector<ResolvedAddress> a;
   std::string why;
-  CHECK_TRUE(r.resolve("::1", 8080, monotonic_ms() + 1000, &a, &why));
+  // A lookup of host:port that may take wait_ms from now.
+  bool resolve(HostResolver& r, const std::string& host, int port, int wait_ms) {
+    return r.resolve(host, port, monotonic_ms() + wait_ms, &a, &why);
+  }
+};
+
+TEST(PusherWebhookResolver, LiteralAddressesNeverReachTheResolver) {
+  auto dns = make_dns(0, "must not be asked");
+  HostResolver r(fake(dns));
+  CHECK_TRUE(resolve(r, "::1", 8080, 1000));
   UNSIGNED_LONGS_EQUAL(1, a.size());
   CHECK_EQUAL(AF_INET6, a[0].addr.ss_family);
   CHECK_EQUAL(8080, port_of(a[0]));
-  CHECK_TRUE(r.resolve("10.1.2.3", 81, monotonic_ms() + 1000, &a, &why));
+  CHECK_TRUE(resolve(r, "10.1.2.3", 81, 1000));
   CHECK_EQUAL(AF_INET, a[0].addr.ss_family);
   CHECK_EQUAL(81, port_of(a[0]));
   TinyServer srv({204});
@@ -92,9 +104,7 @@ TEST(PusherWebhookResolver, LiteralAddressesNeverReachTheResolver) {
 
 TEST(PusherWebhookResolver, TheSystemResolverAnswersForLocalhost) {
   HostResolver r;  // getaddrinfo, on its helper thread (/etc/hosts)
-  std::vector<ResolvedAddress> a;
-  std::string why;
-  CHECK_TRUE(r.resolve("localhost", 8080, monotonic_ms() + 5000, &a, &why));
+  CHECK_TRUE(resolve(r, "localhost", 8080, 5000));
   CHECK_TRUE(!a.empty());
   CHECK_EQUAL(8080, port_of(a[0]));
   UNSIGNED_LONGS_EQUAL(1, r.cached());
@@ -103,7 +113,7 @@ TEST(PusherWebhookResolver, TheSystemResolverAnswersForLocalhost) {
 }
 
 TEST(PusherWebhookResolver, AnswersAreCachedUntilTheirTtl) {
-  auto dns = std::make_shared<FakeDns>();
+  auto dns = make_dns();
   HostResolver::Options o;
   o.ttl_ms = 300;
   HostResolver r(fake(dns), o);
@@ -119,15 +129,13 @@ TEST(PusherWebhookResolver, AnswersAreCachedUntilTheirTtl) {
 }
 
 TEST(PusherWebhookResolver, TheCacheIsBoundedAndARefusedHostIsAskedAgain) {
-  auto dns = std::make_shared<FakeDns>();
+  auto dns = make_dns();
   HostResolver::Options o;
   o.max_hosts = 2;
   HostResolver r(fake(dns), o);
-  std::vector<ResolvedAddress> a;
-  std::string why;
-  for (const char* h : {"a.test", "b.test", "c.test"}) CHECK_TRUE(r.resolve(h, 80, monotonic_ms() + 2000, &a, &why));
+  for (const char* h : {"a.test", "b.test", "c.test"}) CHECK_TRUE(resolve(r, h, 80, 2000));
   UNSIGNED_LONGS_EQUAL(2, r.cached());
-  CHECK_TRUE(r.resolve("c.test", 80, monotonic_ms() + 2000, &a, &why));  // the newest stays
+  CHECK_TRUE(resolve(r, "c.test", 80, 2000));  // the newest stays
   CHECK_EQUAL(3, dns->calls.load());
   // Nobody listens there: the answer is forgotten, the next POST asks again.
   int port;
@@ -144,8 +152,7 @@ TEST(PusherWebhookResolver, TheCacheIsBoundedAndARefusedHostIsAskedAgain) {
 }
 
 TEST(PusherWebhookResolver, AFailedLookupFailsThePostAndIsNotCached) {
-  auto dns = std::make_shared<FakeDns>();
-  dns->error = "Name or service not known";
+  auto dns = make_dns(0, "Name or service not known");
   HostResolver r(fake(dns));
   HttpPostResult res = post(r, "nowhere.test", 9);
   CHECK_EQUAL(0, res.status);
@@ -157,8 +164,7 @@ TEST(PusherWebhookResolver, AFailedLookupFailsThePostAndIsNotCached) {
 }
 
 TEST(PusherWebhookResolver, ASlowResolverFailsThePostWithinItsDeadline) {
-  auto dns = std::make_shared<FakeDns>();
-  dns->sleep_ms = 2500;
+  auto dns = make_dns(2500);
   HostResolver r(fake(dns));
   TinyServer srv({});
   int64_t t0 = monotonic_ms();
@@ -179,52 +185,45 @@ TEST(PusherWebhookResolver, ASlowResolverFailsThePostWithinItsDeadline) {
 }
 
 TEST(PusherWebhookResolver, LookupsUnderWayAreBounded) {
-  auto dns = std::make_shared<FakeDns>();
-  dns->sleep_ms = 800;
+  auto dns = make_dns(800);
   HostResolver::Options o;
   o.max_pending = 1;
   HostResolver r(fake(dns), o);
-  std::vector<ResolvedAddress> a;
-  std::string why;
-  CHECK_FALSE(r.resolve("a.test", 80, monotonic_ms() + 50, &a, &why));
-  CHECK_FALSE(r.resolve("b.test", 80, monotonic_ms() + 50, &a, &why));
+  CHECK_FALSE(resolve(r, "a.test", 80, 50));
+  CHECK_FALSE(resolve(r, "b.test", 80, 50));
   STRCMP_CONTAINS("cannot resolve b.test: 1 name lookups are still under way", why.c_str());
   CHECK_EQUAL(1, dns->calls.load());
   wait_finished(dns, 1);
   // a.test's late answer makes room (and is kept): b.test is asked. (The
   // lookup thread stores its answer just after the fake returns: poll.)
   bool ok = false;
-  for (int i = 0; i < 200 && !(ok = r.resolve("b.test", 80, monotonic_ms() + 2000, &a, &why)); ++i) {
+  for (int i = 0; i < 200 && !(ok = resolve(r, "b.test", 80, 2000)); ++i) {
     STRCMP_CONTAINS("still under way", why.c_str());
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   CHECK_TRUE(ok);
-  CHECK_TRUE(r.resolve("a.test", 80, monotonic_ms() + 2000, &a, &why));
+  CHECK_TRUE(resolve(r, "a.test", 80, 2000));
   CHECK_EQUAL(2, dns->calls.load());
   UNSIGNED_LONGS_EQUAL(2, r.cached());
   wait_finished(dns, 2);
 }
 
 TEST(PusherWebhookResolver, ALateAnswerOlderThanTheTtlIsNotUsed) {
-  auto dns = std::make_shared<FakeDns>();
-  dns->sleep_ms = 300;
+  auto dns = make_dns(300);
   HostResolver::Options o;
   o.ttl_ms = 200;
   HostResolver r(fake(dns), o);
-  std::vector<ResolvedAddress> a;
-  std::string why;
-  CHECK_FALSE(r.resolve("a.test", 80, monotonic_ms() + 20, &a, &why));
+  CHECK_FALSE(resolve(r, "a.test", 80, 20));
   STRCMP_CONTAINS("name lookup of a.test timed out", why.c_str());
   wait_finished(dns, 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(400));  // its answer is now past the ttl
-  CHECK_TRUE(r.resolve("a.test", 80, monotonic_ms() + 2000, &a, &why));
+  CHECK_TRUE(resolve(r, "a.test", 80, 2000));
   CHECK_EQUAL(2, dns->calls.load());
   wait_finished(dns, 2);
 }
 
 TEST(PusherWebhookResolver, TheDispatcherLogsOneLinePerFailedAttemptNamingTheHost) {
-  auto dns = std::make_shared<FakeDns>();
-  dns->error = "Temporary failure in name resolution";
+  auto dns = make_dns(0, "Temporary failure in name resolution");
   WebhookTarget t;
   t.ns = "pusher/1";
   t.url = "http://hooks.test/h";
