@@ -6,7 +6,9 @@ scripts/bench-compare.sh.
 
 RESULTS holds one JSON line per run (the load generator's, tagged with
 server, scenario and rep). Prints a table of medians per scenario and
-server; with --baseline, also each figure's ratio baseline / other server.
+server; with --baseline, also each figure's ratio baseline / other server,
+and with two or more repetitions the same ratio taken per repetition
+(median, lowest, highest: the pairs' spread).
 Writes everything, runs included, to SUMMARY.
 """
 import json
@@ -144,7 +146,7 @@ def main():
             print(row)
         if baseline and baseline in entry:
             base = entry[baseline]["median"]
-            ratios = {}
+            ratios, paired = {}, {}
             for srv, e in entry.items():
                 if srv == baseline:
                     continue
@@ -156,7 +158,15 @@ def main():
                 ratios[srv] = r
                 row = f"  {baseline + '/' + srv:<22}" + "".join(f"{fmt(r.get(k)):>15}" for k, _, _ in figs)
                 print(row)
+                pr = paired_ratios(runs_of(sc, baseline, runs), runs_of(sc, srv, runs), [k for k, _, _ in figs])
+                if pr:
+                    paired.setdefault(srv, pr)
+                    print(f"  {'  paired, median':<22}" + "".join(f"{fmt(pr[k]['median'] if k in pr else None):>15}" for k, _, _ in figs))
+                    print(f"  {'  paired, lowest':<22}" + "".join(f"{fmt(pr[k]['min'] if k in pr else None):>15}" for k, _, _ in figs))
+                    print(f"  {'  paired, highest':<22}" + "".join(f"{fmt(pr[k]['max'] if k in pr else None):>15}" for k, _, _ in figs))
             summary["scenarios"][sc]["ratios"] = ratios
+            if paired:
+                summary["scenarios"][sc]["ratios_paired"] = paired
     with open(out, "w") as f:
         json.dump(summary, f, indent=1)
     def rounded(m):
@@ -168,6 +178,27 @@ def main():
 
 def runs_of(sc, srv, runs):
     return [r for r in runs if r["scenario"] == sc and r["server"] == srv]
+
+
+def paired_ratios(base_runs, other_runs, keys):
+    """Per repetition, baseline / other for each figure, then the median,
+    lowest and highest of those ratios. The servers run one after the
+    other within a repetition, so a pair shares the machine's state of the
+    moment: on a shared, drifting machine this spread says more than the
+    ratio of two medians. Only with two or more repetitions in common."""
+    base = {r["rep"]: flatten(r) for r in base_runs if not r.get("failed") and "rep" in r}
+    other = {r["rep"]: flatten(r) for r in other_runs if not r.get("failed") and "rep" in r}
+    reps = sorted(set(base) & set(other))
+    if len(reps) < 2:
+        return {}
+    out = {}
+    for k in keys:
+        vals = [base[n][k] / other[n][k] for n in reps
+                if isinstance(base[n].get(k), (int, float)) and isinstance(other[n].get(k), (int, float)) and other[n][k]]
+        if len(vals) >= 2:
+            out[k] = {"median": round(statistics.median(vals), 3), "min": round(min(vals), 3),
+                      "max": round(max(vals), 3), "n": len(vals)}
+    return out
 
 
 if __name__ == "__main__":
