@@ -430,7 +430,7 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
     const head = $("children-head");
     head.replaceChildren(node("th", { scope: "col" }, "pid"));
     for (const n of names) head.append(node("th", { scope: "col", class: "num" }, `${n} open`));
-    for (const h of ["accepted", "messages in", "messages out", "queue overflows"]) head.append(node("th", { scope: "col", class: "num" }, h));
+    for (const h of ["accepted", "HTTP/2", "msgs in", "msgs out", "hub writes", "overflows"]) head.append(node("th", { scope: "col", class: "num" }, h));
     head.append(node("th", { scope: "col", class: "bar-col" }, "share of open"));
 
     const children = [...(s.children || [])].sort((a, b) => a.pid - b.pid);
@@ -453,11 +453,11 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
       barCell.append(bar);
       const tot = (k) => names.reduce((n, a) => n + (c[a]?.[k] || 0), 0);
       const overflows = tot("queue_overflows");
-      body.append(row([pid, ...names.map((a) => c[a]?.open || 0), tot("accepted"), tot("messages_in"),
-        tot("messages_out"), cell(overflows, overflows ? "warn" : ""), barCell],
+      body.append(row([pid, ...names.map((a) => c[a]?.open || 0), tot("accepted"), tot("accepted_h2"), tot("messages_in"),
+        tot("messages_out"), tot("hub_writes"), cell(overflows, overflows ? "warn" : ""), barCell],
       { "data-testid": "child-row", "data-pid": c.pid }));
     }
-    if (!children.length) body.append(row([node("td", { colspan: names.length + 6, class: "empty" }, "No child has accepted a connection yet.")]));
+    if (!children.length) body.append(row([node("td", { colspan: names.length + 8, class: "empty" }, "No child has accepted a connection yet.")]));
   }
 
   function renderApps(s) {
