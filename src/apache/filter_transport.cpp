@@ -189,16 +189,19 @@ bool FilterTransport::write(const std::vector<FramePtr>& frames) {
   // Transient buckets reference the shared frames without copying; the
   // frames stay alive until this call returns, and the FLUSH makes the core
   // output filter write (or copy, if it has to set aside) before it returns.
-  for (const auto& f : frames) {
-    APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_transient_create(f->data(), f->size(),
-                                                               c_->bucket_alloc));
-  }
+  add_in_place(frames);
   return pass(true);
 }
 
-bool FilterTransport::pass(bool flush) {
+void FilterTransport::add_in_place(const std::vector<FramePtr>& frames) {
+  for (const auto& f : frames) {
+    APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_transient_create(f->data(), f->size(), c_->bucket_alloc));
+  }
+}
+
+bool FilterTransport::pass(bool flush, ap_filter_t* to) {
   if (flush) APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_flush_create(c_->bucket_alloc));
-  apr_status_t rv = ap_pass_brigade(c_->output_filters, out_);
+  apr_status_t rv = ap_pass_brigade(to ? to : c_->output_filters, out_);
   apr_brigade_cleanup(out_);
   if (rv != APR_SUCCESS || c_->aborted) {
     ap_log_cerror(APLOG_MARK, APLOG_DEBUG, rv, c_, "wsbridge: write failed");
@@ -323,17 +326,8 @@ bool FilterTransport::encode(const std::vector<FramePtr>& frames, std::string& o
 
 bool FilterTransport::write_encoded(const std::vector<FramePtr>& bytes) {
   if (!tap_) return false;
-  for (const auto& b : bytes) {
-    APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_transient_create(b->data(), b->size(), c_->bucket_alloc));
-  }
-  APR_BRIGADE_INSERT_TAIL(out_, apr_bucket_flush_create(c_->bucket_alloc));
-  apr_status_t rv = ap_pass_brigade(tap_->next, out_);
-  apr_brigade_cleanup(out_);
-  if (rv != APR_SUCCESS || c_->aborted) {
-    ap_log_cerror(APLOG_MARK, APLOG_DEBUG, rv, c_, "wsbridge: write failed");
-    return false;
-  }
-  return true;
+  add_in_place(bytes);
+  return pass(true, tap_->next);  // below mod_ssl: the bytes are records already
 }
 
 }  // namespace wsb

@@ -79,7 +79,11 @@ class FilterTransport : public Transport, private DirectEncoder {
   // flush: end with a FLUSH bucket (the session's writes); the hub's
   // encoding needs none, mod_ssl passes each record down as it makes it.
   bool write_coalesced(const std::vector<FramePtr>& frames, bool flush = true);
-  bool pass(bool flush);
+  // Transient buckets over the frames (alive until the pass returns; the
+  // FLUSH makes the core filter write or set aside before that).
+  void add_in_place(const std::vector<FramePtr>& frames);
+  // Passes out_ down from `to` (the top of the chain when null).
+  bool pass(bool flush, ap_filter_t* to = nullptr);
   bool ready() const override;
   bool encode(const std::vector<FramePtr>& frames, std::string& out) override;
   static apr_status_t tap_filter(ap_filter_t* f, apr_bucket_brigade* bb);

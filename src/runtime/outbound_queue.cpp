@@ -198,7 +198,25 @@ ssize_t send_frames(int fd, const std::vector<FramePtr>& frames, size_t first, s
   }
 }
 
+// The same for one buffer (already encoded bytes).
+ssize_t send_bytes(int fd, const char* data, size_t len) {
+  for (;;) {
+    ssize_t sent = ::send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent >= 0) return sent;
+    if (errno == EINTR) continue;
+    return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+  }
+}
+
 }  // namespace
+
+void OutboundQueue::count_hub_write(size_t messages, size_t bytes, bool stalled) {
+  if (!direct_stats_) return;
+  direct_stats_->messages_out.fetch_add(messages, std::memory_order_relaxed);
+  direct_stats_->hub_writes.fetch_add(messages, std::memory_order_relaxed);
+  direct_stats_->bytes_out.fetch_add(bytes, std::memory_order_relaxed);
+  if (stalled) direct_stats_->hub_handbacks.fetch_add(1, std::memory_order_relaxed);
+}
 
 bool OutboundQueue::write_direct() {
   std::unique_lock<std::mutex> w(write_mu_, std::try_to_lock);
@@ -240,12 +258,7 @@ bool OutboundQueue::write_direct() {
       }
     }
   }
-  if (direct_stats_) {
-    direct_stats_->messages_out.fetch_add(i, std::memory_order_relaxed);
-    direct_stats_->hub_writes.fetch_add(i, std::memory_order_relaxed);
-    direct_stats_->bytes_out.fetch_add(bytes, std::memory_order_relaxed);
-    if (stalled) direct_stats_->hub_handbacks.fetch_add(1, std::memory_order_relaxed);
-  }
+  count_hub_write(i, bytes, stalled);
   if (stalled) {
     unsent_.assign(std::make_move_iterator(frames.begin() + static_cast<std::ptrdiff_t>(i)),
                    std::make_move_iterator(frames.end()));
@@ -277,21 +290,15 @@ bool OutboundQueue::write_encoded_locked(int fd, std::vector<FramePtr>& frames) 
   size_t sent = 0;
   bool stalled = false;
   while (sent < wire_.size()) {
-    ssize_t n = ::send(fd, wire_.data() + sent, wire_.size() - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = send_bytes(fd, wire_.data() + sent, wire_.size() - sent);
     if (n <= 0) {
-      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) disable_direct();
+      if (n < 0) disable_direct();  // as in write_direct()
       stalled = true;
       break;
     }
     sent += static_cast<size_t>(n);
   }
-  if (direct_stats_) {
-    direct_stats_->messages_out.fetch_add(messages, std::memory_order_relaxed);
-    direct_stats_->hub_writes.fetch_add(messages, std::memory_order_relaxed);
-    direct_stats_->bytes_out.fetch_add(payload, std::memory_order_relaxed);
-    if (stalled) direct_stats_->hub_handbacks.fetch_add(1, std::memory_order_relaxed);
-  }
+  count_hub_write(messages, payload, stalled);
   if (stalled) {
     unsent_.push_back(make_frame(wire_.substr(sent)));
     unsent_offset_ = 0;

@@ -131,6 +131,9 @@ class OutboundQueue {
   std::vector<FramePtr> direct_batch_;
   std::string wire_;               // a batch's encoded bytes (encoder_)
   bool write_encoded_locked(int fd, std::vector<FramePtr>& frames);
+  // A hub write's figures (messages and payload bytes; stalled: the socket
+  // did not take it all and the session writes the rest).
+  void count_hub_write(size_t messages, size_t bytes, bool stalled);
 };
 
 }  // namespace wsb
