@@ -23,6 +23,10 @@ namespace wsb {
 
 namespace {
 ap_filter_rec_t* g_tap = nullptr;
+// Filter names are kept in lower case by Apache.
+bool named(const ap_filter_t* f, const char* name) {
+  return f && f->frec && f->frec->name && strcasecmp(f->frec->name, name) == 0;
+}
 constexpr size_t kFirstRead = 2048;
 // The largest payload of one TLS record (RFC 8446 §5.1; RFC 5246 §6.2.1):
 // one SSL_write of this many bytes is one record.
@@ -50,18 +54,16 @@ FilterTransport::FilterTransport(conn_rec* c, int poll_fd)
   // mod_logio's byte counter: it feeds the access log's %I, and the access
   // log line was written at the upgrade (deferred_session.h).
   ap_filter_t* in = c->input_filters;
-  if (in && in->frec->name && strcasecmp(in->frec->name, "log_input_output") == 0) in = in->next;
+  if (named(in, "log_input_output")) in = in->next;
   direct_read_ok_ = in && !in->next && in->frec == ap_core_input_filter_handle && socket_polled;
   // mod_ssl's output filter ("SSL/TLS Filter"; filter names are kept in
   // lower case): one record per bucket, so batches are coalesced.
-  for (ap_filter_t* o = c->output_filters; o; o = o->next) {
-    if (o->frec && o->frec->name && strcasecmp(o->frec->name, "ssl/tls filter") == 0) coalesce_ = true;
-  }
+  for (ap_filter_t* o = c->output_filters; o; o = o->next) coalesce_ = coalesce_ || named(o, "ssl/tls filter");
   // TLS hub writes (see the header): mod_ssl first, then at most mod_logio's
   // counter, then the core filter writing to the polled socket.
-  if (coalesce_ && socket_polled && f && strcasecmp(f->frec->name, "ssl/tls filter") == 0) {
+  if (socket_polled && named(f, "ssl/tls filter")) {
     ap_filter_t* below = f->next;
-    if (below && below->frec->name && strcasecmp(below->frec->name, "log_input_output") == 0) below = below->next;
+    if (named(below, "log_input_output")) below = below->next;
     if (below && !below->next && below->frec == ap_core_output_filter_handle) {
       tls_direct_ok_ = true;
       socket_fd_ = os;
@@ -252,10 +254,6 @@ bool FilterTransport::write_coalesced(const std::vector<FramePtr>& frames, bool 
   return pass(flush);
 }
 
-}  // namespace wsb
-
-namespace wsb {
-
 void FilterTransport::register_filters() {
   // Right below mod_ssl's "SSL/TLS Filter" (AP_FTYPE_CONNECTION + 5),
   // above mod_logio (AP_FTYPE_NETWORK - 1) and the core filter.
@@ -307,7 +305,6 @@ bool FilterTransport::ready() const {
   // sends; the session's next write, which flushes, sends them.
   return !c_->data_in_output_filters && !c_->aborted;
 }
-
 
 bool FilterTransport::encode(const std::vector<FramePtr>& frames, std::string& out) {
   const size_t before = out.size();

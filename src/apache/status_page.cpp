@@ -199,7 +199,7 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
   };
   // Counters that mean trouble when they are not zero.
   const WARN_KEYS = new Set(["queue_overflows", "deliveries_refused", "overruns", "pending_dropped",
-    "outages", "bus_overruns", "untracked", "cid_duplicates"]);
+    "outages", "bus_overruns", "untracked", "cid_duplicates", "rate_limited"]);
   const LABELS = {
     type: "type", connected: "connected", outages: "outages", publish_links: "publish links",
     resets: "resets", last_error: "last error", first_seq: "first seq", last_seq: "last seq",
@@ -457,19 +457,23 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
         tot("messages_out"), tot("hub_writes"), cell(overflows, overflows ? "warn" : ""), barCell],
       { "data-testid": "child-row", "data-pid": c.pid }));
     }
-    if (!children.length) body.append(row([node("td", { colspan: names.length + 8, class: "empty" }, "No child has accepted a connection yet.")]));
+    if (!children.length) body.append(row([node("td", { colspan: head.children.length, class: "empty" }, "No child has accepted a connection yet.")]));
   }
+
+  // The applications table's columns, in the order of its header.
+  const APP_KEYS = ["open", "accepted", "accepted_h2", "messages_in", "messages_out", "bytes_in", "bytes_out",
+    "queue_overflows", "pings_sent", "hub_writes", "hub_handbacks", "rate_limited"];
 
   function renderApps(s) {
     const body = $("apps-body");
     body.replaceChildren();
     for (const [name, f] of Object.entries(s.apps || {})) {
-      const cells = [f.open, f.accepted, f.accepted_h2 || 0, f.messages_in, f.messages_out,
-        bytesCell(f.bytes_in), bytesCell(f.bytes_out), cell(f.queue_overflows, f.queue_overflows ? "warn" : ""),
-        f.pings_sent, f.hub_writes, f.hub_handbacks, cell(f.rate_limited || 0, f.rate_limited ? "warn" : "")]
-        .map((c) => (c instanceof Node ? c : cell(c)));
-      ["open", "accepted", "accepted_h2", "messages_in", "messages_out", "bytes_in", "bytes_out", "queue_overflows",
-        "pings_sent", "hub_writes", "hub_handbacks", "rate_limited"].forEach((k, i) => { cells[i].dataset.key = k; });
+      const cells = APP_KEYS.map((k) => {
+        const v = f[k] || 0;
+        const td = k.startsWith("bytes_") ? bytesCell(v) : cell(v, v && WARN_KEYS.has(k) ? "warn" : "");
+        td.dataset.key = k;
+        return td;
+      });
       body.append(row([node("th", { scope: "row" }, name), ...cells], { "data-app": name }));
     }
   }

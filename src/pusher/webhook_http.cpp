@@ -15,12 +15,10 @@ namespace wsb {
 
 namespace {
 
-int64_t now_ms() { return monotonic_ms(); }
-
 // Waits for events on fd until the deadline; false on timeout or error.
 bool wait_for(int fd, short events, int64_t deadline) {
   for (;;) {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - monotonic_ms();
     if (left <= 0) return false;
     pollfd p{fd, events, 0};
     int n = poll(&p, 1, static_cast<int>(left));
@@ -89,7 +87,7 @@ HttpPostResult http_post(const std::string& host, int port, const std::string& h
                          const std::string& path, const std::vector<std::pair<std::string, std::string>>& headers,
                          const std::string& body, int timeout_ms, HostResolver* resolver) {
   HttpPostResult out;
-  const int64_t deadline = now_ms() + timeout_ms;
+  const int64_t deadline = monotonic_ms() + timeout_ms;
   int fd = connect_to(resolver ? *resolver : default_resolver(), host, port, deadline, &out.error);
   if (fd < 0) return out;
   std::string req = "POST " + path + " HTTP/1.1\r\nHost: " + host_header +
