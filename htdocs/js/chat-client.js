@@ -8,7 +8,11 @@
 // again with the same cid (rooms: after the resumed history); the server
 // publishes a cid once and answers a repeat with the original. Past
 // sendTimeoutMs or maxResendReconnects a pending message is marked failed;
-// Retry sends it again, still with its cid.
+// Retry sends it again, still with its cid. A cid is remembered by the bus
+// that took the message: one sent on a bus that is gone (the welcome names
+// another bus: a hard restart) is not sent again but marked "not
+// confirmed": the old bus may have published it just before the stop, and
+// the new one could not tell a repeat. Retry is then the user's choice.
 //
 // Resume (docs/chat-protocol.md, "Resume after a reconnect"): every room
 // remembers the largest seq it saw (lastSeq) and the id of the bus that numbered it
@@ -120,6 +124,7 @@ export class ChatClient extends EventTarget {
   retry(conv, p) {
     p.state = "queued";
     p.reason = "";
+    p.unconfirmed = false;
     p.createdAt = Date.now();
     p.reconnects = 0;
     this._trySend(conv, p);
@@ -140,6 +145,7 @@ export class ChatClient extends EventTarget {
     if (!ok) return;
     p.state = "sent";
     p.generation = this.conn.generation;
+    p.bus = this.bus; // the bus that will remember its cid
     if (conv.kind === "dm") this.sentDirects.push({ conv, p });
   }
 
@@ -171,6 +177,15 @@ export class ChatClient extends EventTarget {
       if (p.state !== "sent" || p.generation >= this.conn.generation) continue;
       p.reconnects++;
       changed = true;
+      if (p.bus !== null && this.bus !== null && p.bus !== this.bus) {
+        // Sent on a bus that is gone: published there or not, nobody can
+        // say, and this bus does not know its cid. Not sent again.
+        p.state = "failed";
+        p.unconfirmed = true;
+        p.reason = "The chat server restarted before it confirmed this message; the others may have it already.";
+        if (conv.kind === "dm") this.sentDirects = this.sentDirects.filter((s) => s.p !== p);
+        continue;
+      }
       if (this._pastBound(p)) {
         p.state = "failed";
         p.reason = "Not delivered: the connection kept dropping.";

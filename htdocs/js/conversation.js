@@ -92,11 +92,12 @@ export class Conversation {
   }
 
   // A message typed here, shown as "sending…" until the server's event with
-  // its cid arrives. createdAt and reconnects bound how long it is resent.
+  // its cid arrives. createdAt and reconnects bound how long it is resent;
+  // bus is the bus of its last send (a cid is remembered there only).
   addPending(text, to) {
     const p = {
       id: ++pendingIds, cid: newCid(), text, to, state: "queued", reason: "", generation: 0,
-      createdAt: Date.now(), reconnects: 0,
+      createdAt: Date.now(), reconnects: 0, bus: null, unconfirmed: false,
     };
     this.pending.push(p);
     return p;

@@ -111,7 +111,7 @@ export function noticeNode(notice) {
 export function pendingNode(p, me, { onRetry, onDiscard }) {
   const status = p.state === "failed"
     ? el("span", { class: "pending-status failed", "data-testid": "pending-failed" },
-      el("span", {}, `Not sent: ${p.reason}`),
+      el("span", {}, `${p.unconfirmed ? "Not confirmed" : "Not sent"}: ${p.reason}`),
       el("button", { type: "button", class: "link-btn", onclick: onRetry }, "Retry"),
       el("button", { type: "button", class: "link-btn", onclick: onDiscard }, "Discard"))
     : el("span", { class: "pending-status", "data-testid": "pending-sending" },

@@ -469,6 +469,56 @@ test("resume-after-full-restart", async () => {
   await cb.close();
 });
 
+// A cid is remembered by the bus that took the message (docs/chat-protocol.md,
+// "Message ids"). The page's message is published, its echo is lost, and the
+// server is stopped and started (a new shm bus): the page must not send it
+// again on the new bus (that would post it twice) but show it as "not
+// confirmed"; Retry is the user's choice and posts it on the new bus.
+test("unconfirmed-across-full-restart", async () => {
+  const room = uniq("unconf");
+  const text = "in flight at the full restart";
+  const ca = await newContext();
+  const cb = await newContext();
+  const relay = await relayChat(ca);
+  const a = await openChat(ca, "Uma", room);
+  const b = await openChat(cb, "Vic", room);
+  await waitMember(a, "Vic");
+  await recordStates(a);
+  let cid = null;
+  relay.dropServer = (f) => {
+    cid ??= relay.sent.find((c) => c.text === text)?.cid;
+    return f.type === "message" && cid && f.cid === cid;
+  };
+  await send(a, text);
+  await waitText(b, text); // published on the old bus, the echo held back
+  for (let i = 0; i < 50 && relay.dropped === 0; i++) await sleep(50);
+  check(relay.dropped === 1, `the echo was not held back (${relay.dropped})`);
+  relay.dropServer = () => false;
+  let r = instance("stop");
+  check(r.status === 0, `instance.sh stop failed: ${r.stderr}`);
+  await a.waitForFunction(() => window.__states.includes("reconnecting"));
+  r = instance("start");
+  check(r.status === 0, `instance.sh start failed: ${r.stderr}`);
+  await a.waitForFunction(() => window.__states.at(-1) === "live", null, { timeout: 12_000 });
+  const failed = a.locator(`[data-testid="pending-message"]:has-text("${text}") [data-testid="pending-failed"]`);
+  await failed.waitFor({ timeout: 10_000 });
+  check((await failed.textContent()).startsWith("Not confirmed"), `the reason does not say "not confirmed": ${await failed.textContent()}`);
+  // A fence from the other page: had the resend gone out, it came first.
+  await send(b, "fence after the restart");
+  await waitText(a, "fence after the restart");
+  await waitText(b, "fence after the restart");
+  check(relay.sent.filter((c) => c.cid === cid).length === 1, `sent again on the new bus: ${JSON.stringify(relay.sent.filter((c) => c.cid === cid))}`);
+  check(await countText(b, text) === 1, `Vic shows it ${await countText(b, text)} times before any retry`);
+  check(await countText(a, text) === 0, "Uma shows it as delivered although it was never confirmed");
+  // Retry: the user's choice, posted on the new bus, still with its cid.
+  await a.locator(`[data-testid="pending-message"]:has-text("${text}")`).getByRole("button", { name: "Retry", exact: true }).click();
+  await waitText(a, text);
+  check(await a.getByTestId("pending-message").count() === 0, "still pending after the retry");
+  check(await countText(a, text) === 1, `Uma shows it ${await countText(a, text)} times after the retry`);
+  await ca.close();
+  await cb.close();
+});
+
 // Exactly once (docs/chat-protocol.md, "Message ids"): the page keeps an
 // unacknowledged message as "sending…" and resends it with its cid after a
 // reconnect; the server publishes a cid once. The Apache child holding the

@@ -262,6 +262,7 @@ def check(run, info, error_logs):
         "outages": run.counts["outages"], "redis_restarts": run.counts["redis_restarts"],
         "reconnects": reconnects, "resends": sum(c.stats["resends"] for c in clients),
         "ack_timeouts": sum(c.stats["ack_timeouts"] for c in clients),
+        "unconfirmed": sum(c.stats.get("unconfirmed", 0) for c in clients),
         "retries": sum(c.stats["retries"] for c in clients),
         "stalls": len(stalls), "errors": dict(errors), "wsbridge_log_errors": dict(wsb_errors), "crashes": len(crashes),
         "memory": mem, "faults": run.faults, "problems": problems,
@@ -307,6 +308,7 @@ def table(results):
         lines.append(f"  [{r['run']}] lost = {r['lost_messages']} messages never acknowledged nor failed "
                      f"+ {r['lost_deliveries']} missing deliveries; dup = {r['dup_published']} published twice "
                      f"+ {r['dup_deliveries']} received twice; failed but published {r['failed_published']}; "
+                     f"failed as unconfirmed when the bus restarted {r['unconfirmed']}; "
                      f"complete:false answers {r['history_incomplete']}; own message again after a resend "
                      f"{r['own_again']}; resends {r['resends']}, "
                      f"ack timeouts {r['ack_timeouts']}, retries {r['retries']}; redis restarts "

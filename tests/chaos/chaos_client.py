@@ -11,7 +11,11 @@ numbered it (from the welcome; docs/chat-protocol.md, "Resume after a
 reconnect"), takes its own messages found in the history as acknowledged, and resends the rest
 (same cid). After a hard stop of a shm server the new bus has another id:
 the server answers such a join with everything the room kept and
-complete:false, and the client counts from the new bus's seqs.
+complete:false, and the client counts from the new bus's seqs. A message
+that went out on the old bus and was not acknowledged is then reported
+failed, not sent again: the new bus does not know its cid, and the old one
+may have published it just before the stop (docs/chat-protocol.md, "Message
+ids": a cid is remembered by the bus that took it).
 
 Everything the client receives about its room goes into `log`, compact
 lists the checker reads (tests/chaos/chaos_check.py):
@@ -57,6 +61,8 @@ class Msg:
         self.seq = None
         self.epoch = None
         self.sends = 0
+        self.sent_bus = None      # the bus (welcome's id) of the last send
+        self.failed_why = None    # "timeout" or "bus" (sent on a bus that is gone)
         self.acked_after_fail = False
 
 
@@ -84,7 +90,7 @@ class Client:
         self.stopping = False
         self.connects = 0
         self.stats = {"reconnects": 0, "resends": 0, "ack_timeouts": 0, "retries": 0,
-                      "restarts_seen": 0, "connect_failures": 0}
+                      "restarts_seen": 0, "connect_failures": 0, "unconfirmed": 0}
         self.errors = {}
         self.last_event = None    # monotonic time of the last room event on this connection
         self.stalled = False      # this connection was reported stuck
@@ -174,6 +180,7 @@ class Client:
             self.stats["restarts_seen"] += 1
             self.last_seq = None
         self.bus = bus
+        self.fail_sent_on_other_bus(bus)
         self.log.append(["hist", epoch, since, bool(hist.get("complete")), jseq,
                          evs[0]["seq"] if evs else None, self.now()])
         for e in evs:
@@ -213,6 +220,25 @@ class Client:
         if seq is not None and (self.last_seq is None or seq > self.last_seq):
             self.last_seq = seq
 
+    def fail_sent_on_other_bus(self, bus):
+        """Unacknowledged messages that went out on another bus: the bus
+        that took them is gone, and with it what it knew of their cids.
+        They may have been published there just before the stop; sending
+        them again here would post them a second time. The user is told
+        ("not confirmed") instead; a Retry would be the user's choice."""
+        if bus is None:
+            return
+        for m in list(self.outbox):
+            if m.sent_bus is not None and m.sent_bus != bus:
+                self.stats["unconfirmed"] += 1
+                self.fail(m, "bus")
+
+    def fail(self, m, why):
+        m.state, m.failed_why = "failed", why
+        if self.outbox and self.outbox[0] is m:
+            self.sent_at = None
+        self.outbox.remove(m)
+
     def on_ack(self, m, seq, epoch):
         if m.state == "acked":
             return  # the checker counts a second copy from the log
@@ -245,6 +271,7 @@ class Client:
             return
         m = self.outbox[0]
         m.sends += 1
+        m.sent_bus = self.bus
         self.sent_at = time.monotonic()
         self.log.append(["send", m.n, m.sends, self.now()])
         try:
@@ -267,10 +294,7 @@ class Client:
             now = time.monotonic()
             for m in list(self.outbox):
                 if now - m.t_enter > FAIL_AFTER:
-                    m.state = "failed"
-                    if self.outbox[0] is m:
-                        self.sent_at = None
-                    self.outbox.remove(m)
+                    self.fail(m, "timeout")
             if self.sent_at is not None and now - self.sent_at > ACK_TIMEOUT:
                 self.stats["ack_timeouts"] += 1
                 self.sent_at = None

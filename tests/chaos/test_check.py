@@ -8,7 +8,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from chaos_check import check  # noqa: E402
-from chaos_client import Msg  # noqa: E402
+from chaos_client import Client, Msg  # noqa: E402
 
 
 class FakeRun:
@@ -239,6 +239,25 @@ def case_resend_answer_is_not_a_duplicate():
     a.msgs[0].sends = 1   # without a resend it is a duplicate
     r = result([a, b])
     assert r["dup_deliveries"] == 1, r
+
+
+def case_client_fails_what_it_sent_on_a_gone_bus():
+    # The client's own rule (chaos_client.Client): a message sent on a bus
+    # that a hard stop took away is reported failed, not sent again (the new
+    # bus cannot know its cid); one never sent, or sent on this bus, stays.
+    c = Client(None, 1, "r", [1], 1.0)
+    c.bus = "aaaaaaaaaaaaaaaa"
+    old, unsent = Msg(1, "u001:1", "u001-1"), Msg(2, "u001:2", "u001-2")
+    old.sends, old.sent_bus = 1, c.bus
+    c.msgs, c.outbox, c.sent_at = [old, unsent], [old, unsent], 1.0
+    c.fail_sent_on_other_bus("aaaaaaaaaaaaaaaa")
+    assert c.outbox == [old, unsent] and old.state == "pending", (old.state, c.outbox)
+    c.fail_sent_on_other_bus(None)   # a server without bus ids: nothing to tell
+    assert c.outbox == [old, unsent], c.outbox
+    c.fail_sent_on_other_bus("bbbbbbbbbbbbbbbb")
+    assert c.outbox == [unsent] and c.sent_at is None, (c.outbox, c.sent_at)
+    assert (old.state, old.failed_why, unsent.state) == ("failed", "bus", "pending"), old.state
+    assert c.stats["unconfirmed"] == 1, c.stats
 
 
 def main():
