@@ -284,6 +284,12 @@ int upgrade_handler(request_rec* r) {
                   "mod_http2 2.0.15+ (Apache 2.4.58+) built with pipes; use HTTP/1.1 (Protocols http/1.1)",
                   RefuseReason::Unavailable);
   if (fd < 0) {
+    // A hard stop that began after the check above: the MPM closes the
+    // sockets its workers hold (event, worker), so this one has none left.
+    // Not a fault of the module's; the client reconnects elsewhere.
+    ps.stop.refresh_from_mpm();
+    if (ps.stop.is_stopping())
+      return refuse_busy(r, "1", "server is stopping (its socket was closed during the upgrade)", RefuseReason::Restarting);
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "wsbridge: no pollable descriptor for this connection");
     return HTTP_INTERNAL_SERVER_ERROR;
   }
