@@ -292,6 +292,24 @@ async function relayChat(context) {
   return relay;
 }
 
+// Page `from` (behind `relay`) sends `text`; the server publishes it (page
+// `to` shows it) but the relay holds back its echo to `from`, so the message
+// stays unconfirmed. Returns its cid. Echoes flow again after
+// relay.dropServer = () => false.
+async function sendWithEchoHeld(relay, from, to, text) {
+  let cid = null;
+  relay.dropServer = (f) => {
+    cid ??= relay.sent.find((c) => c.text === text)?.cid;
+    return f.type === "message" && cid && f.cid === cid;
+  };
+  await send(from, text);
+  await waitText(to, text); // published...
+  for (let i = 0; i < 50 && relay.dropped === 0; i++) await sleep(50);
+  check(relay.dropped === 1, `the echo was not held back (${relay.dropped})`);
+  check(await countText(from, text) === 0, "the page got the echo");
+  return cid;
+}
+
 // A page's pending items whose status said "Sending…" at some point.
 function recordSending(page) {
   return page.evaluate(() => {
@@ -484,15 +502,7 @@ test("unconfirmed-across-full-restart", async () => {
   const b = await openChat(cb, "Vic", room);
   await waitMember(a, "Vic");
   await recordStates(a);
-  let cid = null;
-  relay.dropServer = (f) => {
-    cid ??= relay.sent.find((c) => c.text === text)?.cid;
-    return f.type === "message" && cid && f.cid === cid;
-  };
-  await send(a, text);
-  await waitText(b, text); // published on the old bus, the echo held back
-  for (let i = 0; i < 50 && relay.dropped === 0; i++) await sleep(50);
-  check(relay.dropped === 1, `the echo was not held back (${relay.dropped})`);
+  const cid = await sendWithEchoHeld(relay, a, b, text); // published on the old bus
   relay.dropServer = () => false;
   let r = instance("stop");
   check(r.status === 0, `instance.sh stop failed: ${r.stderr}`);
@@ -556,16 +566,7 @@ test("exactly-once-across-child-kill", async () => {
 
   // (2) The child publishes, the echo is lost, then the child dies.
   pid = relay.pid;
-  let cid = null;
-  relay.dropServer = (f) => {
-    cid ??= relay.sent.find((c) => c.text === "in flight when the child dies")?.cid;
-    return f.type === "message" && cid && f.cid === cid;
-  };
-  await send(a, "in flight when the child dies");
-  await waitText(b, "in flight when the child dies"); // published...
-  for (let i = 0; i < 50 && relay.dropped === 0; i++) await sleep(50);
-  check(relay.dropped === 1, `the echo was not held back (${relay.dropped})`);
-  check(await countText(a, "in flight when the child dies") === 0, "the page got the echo");
+  const cid = await sendWithEchoHeld(relay, a, b, "in flight when the child dies"); // published...
   relay.dropServer = () => false;
   process.kill(pid, "SIGKILL");
   await waitText(a, "in flight when the child dies"); // ...and the resend gets the original
