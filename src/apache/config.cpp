@@ -4,6 +4,7 @@
 
 #include "backend/grip_sig.h"
 #include "pusher/pusher_webhook.h"
+#include "pusher/tls_client.h"
 #include "runtime/redis_bus.h"
 
 #include <http_log.h>
@@ -12,6 +13,8 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
 
 namespace wsb {
 
@@ -104,6 +107,7 @@ void* merge_server_config(apr_pool_t* p, void* basev, void* addv) {
   m->pusher_webhooks = add->pusher_apps ? add->pusher_webhooks : base->pusher_webhooks;
   m->bus_size = add->bus_size >= 0 ? add->bus_size : base->bus_size;
   m->bus_url = add->bus_url ? add->bus_url : base->bus_url;
+  m->webhook_ca = add->webhook_ca ? add->webhook_ca : base->webhook_ca;
   m->history_size = add->history_size >= 0 ? add->history_size : base->history_size;
   m->presence_limit = add->presence_limit != -1 ? add->presence_limit : base->presence_limit;
   m->batch_window = add->batch_window >= 0 ? add->batch_window : base->batch_window;
@@ -347,12 +351,12 @@ const char* add_pusher_app(cmd_parms* cmd, void*, const char* id, const char* ke
   return nullptr;
 }
 
-// WSBridgePusherWebhook <app-id> <http://host[:port]/path | /local/path> [event...]
+// WSBridgePusherWebhook <app-id> <http(s)://host[:port]/path | /local/path> [event...]
 const char* add_pusher_webhook(cmd_parms* cmd, void*, int argc, char* const argv[]) {
   const char* err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
   if (err) return err;
   if (argc < 2)
-    return "WSBridgePusherWebhook: use WSBridgePusherWebhook <app-id> <http://host[:port]/path or /local/path> [event ...]";
+    return "WSBridgePusherWebhook: use WSBridgePusherWebhook <app-id> <http(s)://host[:port]/path or /local/path> [event ...]";
   ServerConfig* s = sconf(cmd);
   if (!find_pusher_app(s, nullptr, argv[0]))
     return apr_psprintf(cmd->pool, "WSBridgePusherWebhook: no WSBridgePusherApp with id '%s' before this line "
@@ -376,6 +380,32 @@ const char* add_pusher_webhook(cmd_parms* cmd, void*, int argc, char* const argv
   w->target = apr_pstrdup(cmd->pool, argv[1]);
   w->events = events;
   w->server = cmd->server;
+  return nullptr;
+}
+
+// The files of WSBridgePusherWebhookCA, loaded while the configuration is
+// read: by the parent, as root, like mod_ssl's certificates, so the file
+// may be readable by root only; the children inherit the loaded contexts.
+// Every reading of the configuration loads them again.
+std::map<std::string, std::shared_ptr<const TlsClientContext>>& loaded_webhook_cas() {
+  static auto* m = new std::map<std::string, std::shared_ptr<const TlsClientContext>>();
+  return *m;
+}
+
+// WSBridgePusherWebhookCA <file>: what https webhook targets are verified
+// against. A file that does not load stops the start with the reason.
+const char* set_pusher_webhook_ca(cmd_parms* cmd, void*, const char* arg) {
+  const char* err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+  if (err) return err;
+  const char* path = ap_server_root_relative(cmd->pool, arg);
+  if (!path) return apr_psprintf(cmd->pool, "WSBridgePusherWebhookCA: '%s' is not a valid path", arg);
+  std::string why;
+  std::shared_ptr<const TlsClientContext> ctx = TlsClientContext::create(path, &why);
+  if (!ctx)
+    return apr_psprintf(cmd->pool, "WSBridgePusherWebhookCA: %s (a PEM file of CA certificates, or the "
+                        "receiver's own certificate if it is self-signed)", why.c_str());
+  loaded_webhook_cas()[path] = std::move(ctx);
+  sconf(cmd)->webhook_ca = path;
   return nullptr;
 }
 
@@ -472,6 +502,11 @@ CmdFunc fn(F f) {
 
 }  // namespace
 
+std::shared_ptr<const TlsClientContext> loaded_webhook_ca(const char* path) {
+  auto it = loaded_webhook_cas().find(path ? path : "");
+  return it == loaded_webhook_cas().end() ? nullptr : it->second;
+}
+
 #define WSB_DIR (RSRC_CONF | ACCESS_CONF | OR_FILEINFO)
 
 const command_rec directives[] = {
@@ -479,7 +514,8 @@ const command_rec directives[] = {
     {"WSBridgeBackend", fn(set_backend), nullptr, WSB_DIR, TAKE1, "WSBridgeApp backend: the local URL path that handles connection events (WebSocket-over-HTTP)"},
     {"WSBridgeBackendSigKey", fn(set_backend_sig_key), nullptr, WSB_DIR, TAKE1, "key of the Grip-Sig JWT on backend requests (default: a random key per start)"},
     {"WSBridgePusherApp", fn(add_pusher_app), nullptr, RSRC_CONF, TAKE3, "a Pusher app: id key secret (several allowed; clients connect to /app/<key>)"},
-    {"WSBridgePusherWebhook", fn(add_pusher_webhook), nullptr, RSRC_CONF, TAKE_ARGV, "Pusher webhooks of an app: app-id http://host[:port]/path or /local/path, then the events (default: all)"},
+    {"WSBridgePusherWebhook", fn(add_pusher_webhook), nullptr, RSRC_CONF, TAKE_ARGV, "Pusher webhooks of an app: app-id http(s)://host[:port]/path or /local/path, then the events (default: all)"},
+    {"WSBridgePusherWebhookCA", fn(set_pusher_webhook_ca), nullptr, RSRC_CONF, TAKE1, "PEM file of the CAs that https webhook targets are verified against (default: the system's)"},
     {"WSBridgePusherClientEvents", fn(set_pusher_client_events), nullptr, WSB_DIR, FLAG, "relay client-* events on private and presence channels (default On)"},
     {"WSBridgeBackendTimeout", fn(set_backend_timeout), nullptr, WSB_DIR, TAKE1, "how long a backend request may take (default 10s)"},
     {"WSBridgeAllowOrigin", fn(add_origin), nullptr, WSB_DIR, ITERATE, "allowed Origins: * or scheme://host[:port] (default: same host)"},

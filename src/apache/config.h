@@ -5,6 +5,8 @@
 #include <http_config.h>
 #include <apr_tables.h>
 
+#include <memory>
+
 extern "C" {
 extern module AP_MODULE_DECLARE_DATA wsbridge_module;
 }
@@ -58,6 +60,7 @@ struct ServerConfig {
   int max_per_ip;                     // -1 = unset (per_ip_default), 0 = off
   apr_array_header_t* pusher_apps;    // PusherAppDef; NULL = none
   apr_array_header_t* pusher_webhooks;  // PusherWebhookDef; NULL = none
+  const char* webhook_ca;             // WSBridgePusherWebhookCA; NULL = the system's CAs
   apr_off_t bus_size;                 // -1 = unset
   const char* bus_url;                // NULL = shared memory
   int history_size;                   // -1 = unset
@@ -98,6 +101,11 @@ bool deflate(const DirConfig* d);
 apr_interval_time_t backend_timeout(const DirConfig* d);
 // The Pusher app with this key (or id), or nullptr.
 const PusherAppDef* find_pusher_app(const ServerConfig* s, const char* key, const char* id);
+
+// The client context a WSBridgePusherWebhookCA file was loaded into when the
+// configuration was read (as root; children inherit it); nullptr if none.
+class TlsClientContext;
+std::shared_ptr<const TlsClientContext> loaded_webhook_ca(const char* path);
 int history_size(const ServerConfig* s);
 size_t presence_limit(const ServerConfig* s);  // SIZE_MAX = off
 apr_off_t bus_size(const ServerConfig* s);

@@ -46,6 +46,17 @@ bool local_listener(server_rec* s, std::string* host, int* port) {
 std::unique_ptr<WebhookDispatcher> start_pusher_webhooks(server_rec* main) {
   std::vector<WebhookTarget> targets;
   std::set<std::string> seen;  // a vhost that inherits the main server's webhooks sends them once
+  // https: WSBridgePusherWebhookCA's files were loaded with the
+  // configuration (config.cpp); the system's store is made here, once.
+  std::shared_ptr<const TlsClientContext> system_cas;
+  auto trust_for = [&](const char* ca, std::string* why) -> std::shared_ptr<const TlsClientContext> {
+    if (ca) {
+      if (auto loaded = loaded_webhook_ca(ca)) return loaded;
+      return TlsClientContext::create(ca, why);
+    }
+    if (!system_cas) system_cas = TlsClientContext::create("", why);
+    return system_cas;
+  };
   for (server_rec* s = main; s; s = s->next) {
     const ServerConfig* sc = server_config(s);
     if (!sc->pusher_webhooks) continue;
@@ -55,7 +66,7 @@ std::unique_ptr<WebhookDispatcher> start_pusher_webhooks(server_rec* main) {
       const PusherAppDef* app = find_pusher_app(sc, nullptr, d.app_id);
       if (!app) continue;
       std::string id = std::string(app->id) + '\n' + d.target + '\n' + std::to_string(d.events) + '\n' +
-                       app->secret;
+                       app->secret + '\n' + (sc->webhook_ca ? sc->webhook_ca : "");
       if (!seen.insert(id).second) continue;
       WebhookUrl url;
       std::string why;
@@ -81,7 +92,15 @@ std::unique_ptr<WebhookDispatcher> start_pusher_webhooks(server_rec* main) {
         t.host = url.host;
         t.port = url.port;
         t.host_header = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
-        if (url.port != 80) t.host_header += ":" + std::to_string(url.port);
+        if (url.port != (url.tls ? 443 : 80)) t.host_header += ":" + std::to_string(url.port);
+        if (url.tls) {
+          t.tls = trust_for(sc->webhook_ca, &why);
+          if (!t.tls) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, main, "wsbridge: WSBridgePusherWebhook %s %s: %s; this webhook is off",
+                         d.app_id, d.target, why.c_str());
+            continue;
+          }
+        }
       }
       targets.push_back(std::move(t));
     }

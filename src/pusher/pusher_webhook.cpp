@@ -180,15 +180,13 @@ bool parse_webhook_url(std::string_view text, WebhookUrl* out, std::string* why)
       if (std::tolower(static_cast<unsigned char>(text[i])) != p[i]) return false;
     return true;
   };
-  if (lower_starts("https://")) {
-    *why = "https is not supported (use http:// on a trusted network, or a local path)";
+  out->tls = lower_starts("https://");
+  if (!out->tls && !lower_starts("http://")) {
+    *why = "use http://host[:port]/path, https://host[:port]/path or a local path starting with /";
     return false;
   }
-  if (!lower_starts("http://")) {
-    *why = "use http://host[:port]/path or a local path starting with /";
-    return false;
-  }
-  std::string_view rest = text.substr(7);
+  out->port = out->tls ? 443 : 80;
+  std::string_view rest = text.substr(out->tls ? 8 : 7);
   size_t slash = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);

@@ -99,12 +99,13 @@ class WebhookQueue {
   uint64_t sent_batches_ = 0, sent_events_ = 0, dropped_events_ = 0, failed_attempts_ = 0;
 };
 
-// Where a webhook goes: http://host[:port]/path (https is not supported), or
-// a local path of this server ("/..."), sent to its own listener.
+// Where a webhook goes: http://host[:port]/path, https://host[:port]/path,
+// or a local path of this server ("/..."), sent to its own listener.
 struct WebhookUrl {
   bool local = false;
+  bool tls = false;  // https://
   std::string host;  // as written (an IPv6 literal without brackets)
-  int port = 80;
+  int port = 80;     // 443 for https unless given
   std::string path;  // with the query, "/" at least
 };
 // Checks and splits a target; false with *why.

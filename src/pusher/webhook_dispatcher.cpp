@@ -88,7 +88,8 @@ void WebhookDispatcher::send(std::unique_lock<std::mutex>& lock, Slot& slot, int
   lock.unlock();  // add() never waits for the network
   std::vector<std::pair<std::string, std::string>> headers = {
       {"X-Pusher-Key", t.app_key}, {"X-Pusher-Signature", webhook_signature(t.secret, batch->body)}};
-  HttpPostResult res = http_post(t.host, t.port, t.host_header, t.path, headers, batch->body, timeout, resolver_.get());
+  HttpPostResult res =
+      http_post(t.host, t.port, t.host_header, t.path, headers, batch->body, timeout, resolver_.get(), t.tls.get());
   const bool ok = res.status >= 200 && res.status < 300;
   lock.lock();
   WebhookQueue::Outcome o = slot.queue.done(ok, monotonic_ms());

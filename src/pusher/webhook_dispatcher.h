@@ -16,6 +16,7 @@
 #include "engine/pusher_channels.h"
 #include "pusher/host_resolver.h"
 #include "pusher/pusher_webhook.h"
+#include "pusher/tls_client.h"
 
 namespace wsb {
 
@@ -29,6 +30,7 @@ struct WebhookTarget {
   int port = 80;
   std::string host_header;
   std::string path;
+  std::shared_ptr<const TlsClientContext> tls;  // https: what to trust; nullptr = plain HTTP
 };
 
 struct WebhookStats {

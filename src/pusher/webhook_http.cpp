@@ -9,23 +9,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
+
+#include "pusher/tls_client.h"
 #include "runtime/clock.h"
 
 namespace wsb {
 
 namespace {
-
-// Waits for events on fd until the deadline; false on timeout or error.
-bool wait_for(int fd, short events, int64_t deadline) {
-  for (;;) {
-    int64_t left = deadline - monotonic_ms();
-    if (left <= 0) return false;
-    pollfd p{fd, events, 0};
-    int n = poll(&p, 1, static_cast<int>(left));
-    if (n > 0) return true;
-    if (n < 0 && errno != EINTR) return false;
-  }
-}
 
 HostResolver& default_resolver() {
   static HostResolver* r = new HostResolver();  // never destroyed: a late lookup thread may outlive exit()
@@ -44,7 +35,7 @@ int connect_to(HostResolver& resolver, const std::string& host, int port, int64_
       continue;
     }
     if (connect(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len) == 0) break;
-    if (errno == EINPROGRESS && wait_for(fd, POLLOUT, deadline)) {
+    if (errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline)) {
       int err = 0;
       socklen_t len = sizeof err;
       if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) break;
@@ -56,6 +47,7 @@ int connect_to(HostResolver& resolver, const std::string& host, int port, int64_
     fd = -1;
   }
   if (fd < 0) resolver.forget(host);  // the host may have moved: ask again next time
+  else error->clear();
   return fd;
 }
 
@@ -69,7 +61,7 @@ bool send_all(int fd, const std::string& data, int64_t deadline, std::string* er
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!wait_for(fd, POLLOUT, deadline)) {
+      if (!wait_fd(fd, POLLOUT, deadline)) {
         *error = "send: timed out";
         return false;
       }
@@ -85,18 +77,27 @@ bool send_all(int fd, const std::string& data, int64_t deadline, std::string* er
 
 HttpPostResult http_post(const std::string& host, int port, const std::string& host_header,
                          const std::string& path, const std::vector<std::pair<std::string, std::string>>& headers,
-                         const std::string& body, int timeout_ms, HostResolver* resolver) {
+                         const std::string& body, int timeout_ms, HostResolver* resolver,
+                         const TlsClientContext* tls) {
   HttpPostResult out;
   const int64_t deadline = monotonic_ms() + timeout_ms;
   int fd = connect_to(resolver ? *resolver : default_resolver(), host, port, deadline, &out.error);
   if (fd < 0) return out;
+  std::unique_ptr<TlsStream> stream;
+  if (tls) {
+    stream = std::make_unique<TlsStream>(*tls);
+    if (!stream->handshake(fd, host, deadline, &out.error)) {
+      close(fd);
+      return out;
+    }
+  }
   std::string req = "POST " + path + " HTTP/1.1\r\nHost: " + host_header +
                     "\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: " +
                     std::to_string(body.size()) + "\r\nUser-Agent: mod_wsbridge-webhook\r\n";
   for (const auto& h : headers) req += h.first + ": " + h.second + "\r\n";
   req += "\r\n";
   req += body;
-  if (!send_all(fd, req, deadline, &out.error)) {
+  if (!(stream ? stream->write_all(req, deadline, &out.error) : send_all(fd, req, deadline, &out.error))) {
     close(fd);
     return out;
   }
@@ -104,6 +105,16 @@ HttpPostResult http_post(const std::string& host, int port, const std::string& h
   std::string head;
   char buf[4096];
   while (head.find("\r\n\r\n") == std::string::npos && head.size() < 16384) {
+    if (stream) {
+      ssize_t n = stream->read(buf, sizeof buf, deadline, &out.error);
+      if (n > 0) {
+        head.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n == 0) break;
+      close(fd);
+      return out;
+    }
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n > 0) {
       head.append(buf, static_cast<size_t>(n));
@@ -111,11 +122,12 @@ HttpPostResult http_post(const std::string& host, int port, const std::string& h
     }
     if (n == 0) break;  // closed: what came is what there is
     if (errno == EINTR) continue;
-    if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_for(fd, POLLIN, deadline)) continue;
+    if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_fd(fd, POLLIN, deadline)) continue;
     out.error = errno == EAGAIN || errno == EWOULDBLOCK ? "no answer in time" : std::string("recv: ") + std::strerror(errno);
     close(fd);
     return out;
   }
+  if (stream) stream->close_notify();
   close(fd);
   // "HTTP/1.x NNN ..."
   if (head.size() >= 12 && head.compare(0, 7, "HTTP/1.") == 0 && head[8] == ' ' &&

@@ -9,6 +9,8 @@ import hashlib
 import hmac
 import json
 import os
+import ssl
+import subprocess
 import tempfile
 import threading
 import time
@@ -25,9 +27,10 @@ PHP_DIR = os.path.join(ROOT, "tests", "integration", "php")
 
 
 class Receiver:
-    """Records every webhook POST; answers 500 to the next `fail` of them."""
+    """Records every webhook POST; answers 500 to the next `fail` of them.
+    With cert/key it speaks https (the handshake on accept)."""
 
-    def __init__(self):
+    def __init__(self, cert=None, key=None):
         self.posts = []  # dicts: path, key, signature, body, answered
         self.fail = 0
         self.lock = threading.Lock()
@@ -53,6 +56,10 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -439,8 +446,11 @@ def test_no_child_crashed():
 def test_config_errors_are_precise():
     cases = [
         ("WSBridgePusherWebhook nosuchapp http://127.0.0.1:9/x", "no WSBridgePusherApp with id 'nosuchapp'"),
-        (f"WSBridgePusherApp w1 k1 {APP_SECRET}\nWSBridgePusherWebhook w1 https://example.com/x", "https is not supported"),
-        (f"WSBridgePusherApp w1 k1 {APP_SECRET}\nWSBridgePusherWebhook w1 ftp://x/", "use http://host[:port]/path"),
+        (f"WSBridgePusherApp w1 k1 {APP_SECRET}\nWSBridgePusherWebhook w1 ftp://x/",
+         "use http://host[:port]/path, https://host[:port]/path"),
+        ("WSBridgePusherWebhookCA /nonexistent/ca.pem",
+         "WSBridgePusherWebhookCA: cannot load CA certificates from /nonexistent/ca.pem"),
+        (f"WSBridgePusherWebhookCA {os.path.abspath(__file__)}", "WSBridgePusherWebhookCA: cannot load CA certificates"),
         (f"WSBridgePusherApp w1 k1 {APP_SECRET}\nWSBridgePusherWebhook w1 http://h:99999/", "port must be"),
         (f"WSBridgePusherApp w1 k1 {APP_SECRET}\nWSBridgePusherWebhook w1 /x member_joined", "unknown event 'member_joined'"),
         (f"WSBridgePusherApp w1 k1 {APP_SECRET}\nWSBridgePusherWebhook w1", "use WSBridgePusherWebhook <app-id>"),
@@ -490,6 +500,91 @@ def test_a_named_target_is_looked_up_and_a_bad_name_fails_with_its_name():
             c.close()
         a.stop()
         rx.stop()
+
+
+def make_cert(d, name, san):
+    """A self-signed certificate (its own CA) for san, e.g. IP:127.0.0.1."""
+    crt, key = os.path.join(d, f"{name}.crt"), os.path.join(d, f"{name}.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "2", "-subj", f"/CN={name}", "-addext", f"subjectAltName={san}",
+                    "-keyout", key, "-out", crt], check=True, capture_output=True, timeout=30)
+    return crt, key
+
+
+def test_https_targets_are_verified_against_the_configured_cas():
+    """WSBridgePusherWebhookCA names the receivers' certificates (self-signed:
+    each is its own CA). A receiver whose certificate names it, by address or
+    by name, gets the signed POST; one whose certificate names another host,
+    and one whose certificate is not in the file, get nothing: each attempt
+    fails with a log line that says why, and is retried. The CA file is in a
+    directory only root may read (mkdtemp: 0700), as mod_ssl's files may
+    be: the parent loads it with the configuration, the children (another
+    user) inherit it, also after a graceful restart."""
+    d = tempfile.mkdtemp(prefix="webhook-tls-", dir=BASE)
+    good = make_cert(d, "good", "IP:127.0.0.1,DNS:localhost")
+    other = make_cert(d, "other", "DNS:other.example")
+    stranger = make_cert(d, "stranger", "IP:127.0.0.1")
+    ca = os.path.join(d, "cas.pem")
+    with open(ca, "w") as f:
+        for crt in (good[0], other[0]):
+            f.write(open(crt).read())
+    rx_good, rx_other, rx_stranger = Receiver(*good), Receiver(*other), Receiver(*stranger)
+    a = Apache(extra_conf=f"WSBridgePusherApp t1 tkey {APP_SECRET}\n"
+                          f"WSBridgePusherWebhookCA {ca}\n"
+                          f"WSBridgePusherWebhook t1 https://127.0.0.1:{rx_good.port}/by-ip channel_occupied\n"
+                          f"WSBridgePusherWebhook t1 https://localhost:{rx_good.port}/by-name channel_occupied\n"
+                          f"WSBridgePusherWebhook t1 https://127.0.0.1:{rx_other.port}/other channel_occupied\n"
+                          f"WSBridgePusherWebhook t1 https://127.0.0.1:{rx_stranger.port}/stranger channel_occupied\n",
+               children=1, threads=4).start()
+    c = None
+    try:
+        c = Client(key="tkey", port=a.port)
+        ch = f"tls-{time.time_ns()}"
+        c.subscribe(ch)
+
+        def posts(path):
+            with rx_good.lock:
+                return [p for p in rx_good.posts if p["path"] == path and ch.encode() in p["body"]]
+        deadline = time.time() + 15
+        while time.time() < deadline and not (posts("/by-ip") and posts("/by-name")):
+            time.sleep(0.05)
+        for path in ("/by-ip", "/by-name"):
+            got = posts(path)
+            assert len(got) == 1, (path, rx_good.posts, a.error_log()[-3000:])
+            want = hmac.new(APP_SECRET.encode(), got[0]["body"], hashlib.sha256).hexdigest()
+            assert got[0]["key"] == "tkey" and got[0]["signature"] == want, got[0]
+            assert json.loads(got[0]["body"])["events"] == [{"name": "channel_occupied", "channel": ch}]
+        for url, why in ((f"https://127.0.0.1:{rx_other.port}/other",
+                          "TLS: the certificate of 127.0.0.1 is not trusted: IP address mismatch"),
+                         (f"https://127.0.0.1:{rx_stranger.port}/stranger",
+                          "TLS: the certificate of 127.0.0.1 is not trusted: self-signed certificate")):
+            assert a.wait_log(f"Pusher webhook {url}: ", timeout=15), a.error_log()[-2000:]
+            line = [x for x in a.error_log().splitlines() if f"Pusher webhook {url}: " in x][0]
+            assert why in line and "(attempt 1); sending again later" in line, line
+        assert not rx_other.posts and not rx_stranger.posts, (rx_other.posts, rx_stranger.posts)
+        c.close()
+        c = None
+        a.graceful()
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            try:
+                c = Client(key="tkey", port=a.port)
+                break
+            except (OSError, AssertionError):
+                time.sleep(0.2)
+        ch = f"tls-after-restart-{time.time_ns()}"
+        c.subscribe(ch)
+        deadline = time.time() + 15
+        while time.time() < deadline and not posts("/by-ip"):
+            time.sleep(0.05)
+        assert len(posts("/by-ip")) == 1, (rx_good.posts, a.error_log()[-3000:])
+        no_child_crash(a)
+    finally:
+        if c:
+            c.close()
+        a.stop()
+        for rx in (rx_good, rx_other, rx_stranger):
+            rx.stop()
 
 
 def test_kill_9_of_a_child_is_reported_once_by_the_child_that_notices():
