@@ -3,7 +3,8 @@
 // verified (chain and name: SNI and host name for a name, the IP address
 // for an address); there is no switch to turn that off: a receiver with a
 // private CA or a self-signed certificate is trusted by naming that
-// certificate's file (WSBridgePusherWebhookCA).
+// certificate's file (WSBridgePusherWebhookCA). The process must ignore
+// SIGPIPE (Apache does): OpenSSL's socket BIO writes with write().
 #pragma once
 #include <cstdint>
 #include <memory>

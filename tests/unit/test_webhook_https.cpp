@@ -1,6 +1,7 @@
 // Webhooks over https (pusher/tls_client.h, http_post with a context): a
 // real OpenSSL server on loopback with a certificate made for the test.
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -29,7 +30,9 @@ std::shared_ptr<TlsClientContext> trusting(const TinyTlsServer& srv) {
 
 }  // namespace
 
-TEST_GROUP(WebhookHttps) {};
+TEST_GROUP(WebhookHttps) {
+  void setup() override { ::signal(SIGPIPE, SIG_IGN); }  // as in Apache (tls_client.h)
+};
 
 TEST(WebhookHttps, PostsToATrustedCertificateByAddress) {
   TinyTlsServer srv("IP:127.0.0.1", 204);

@@ -11,20 +11,46 @@
 #include <thread>
 #include <vector>
 
+// A listening socket on 127.0.0.1, on a port the kernel picks (*port).
+inline int listen_loopback(int* port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  *port = ntohs(a.sin_port);
+  listen(fd, 16);
+  return fd;
+}
+
+// One request: until the headers and the Content-Length body are in, or
+// read_some(buf, size) returns <= 0 (the end).
+template <typename ReadSome>
+std::string read_request(ReadSome read_some) {
+  std::string req;
+  char buf[4096];
+  for (;;) {
+    size_t head = req.find("\r\n\r\n");
+    if (head != std::string::npos) {
+      size_t cl = req.find("Content-Length: ");
+      size_t want = cl == std::string::npos ? 0 : std::stoul(req.substr(cl + 16));
+      if (req.size() >= head + 4 + want) break;
+    }
+    long n = read_some(buf, sizeof buf);
+    if (n <= 0) break;
+    req.append(buf, static_cast<size_t>(n));
+  }
+  return req;
+}
+
 // A real HTTP server on loopback: answers each connection with the next
 // status of its script (0 = accept and say nothing), records the requests.
 class TinyServer {
  public:
   explicit TinyServer(std::vector<int> script) : script_(std::move(script)) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    listen(fd_, 16);
+    fd_ = listen_loopback(&port_);
     thread_ = std::thread([this] { run(); });
   }
   ~TinyServer() {
@@ -44,20 +70,7 @@ class TinyServer {
     for (size_t i = 0; !stop_; ++i) {
       int c = accept(fd_, nullptr, nullptr);
       if (c < 0) return;
-      std::string req;
-      char buf[4096];
-      // Until the headers and the Content-Length body are in.
-      for (;;) {
-        size_t head = req.find("\r\n\r\n");
-        if (head != std::string::npos) {
-          size_t cl = req.find("Content-Length: ");
-          size_t want = cl == std::string::npos ? 0 : std::stoul(req.substr(cl + 16));
-          if (req.size() >= head + 4 + want) break;
-        }
-        ssize_t n = recv(c, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        req.append(buf, static_cast<size_t>(n));
-      }
+      std::string req = read_request([c](char* buf, size_t len) { return static_cast<long>(recv(c, buf, len, 0)); });
       {
         std::lock_guard<std::mutex> l(mu_);
         requests_.push_back(req);

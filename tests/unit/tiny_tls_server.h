@@ -3,12 +3,10 @@
 // TinyServer. The certificate's PEM goes to a temporary file, so a test can
 // trust it as a CA file (it is its own issuer) or leave it untrusted.
 #pragma once
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "tiny_http_server.h"  // listen_loopback, read_request
+
 class TinyTlsServer {
  public:
   // san: the certificate's subjectAltName, e.g. "IP:127.0.0.1" or
@@ -27,15 +27,7 @@ class TinyTlsServer {
   explicit TinyTlsServer(const std::string& san, int status = 200, bool handshake = true)
       : status_(status), handshake_(handshake) {
     make_certificate(san);
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    listen(fd_, 16);
+    fd_ = listen_loopback(&port_);
     thread_ = std::thread([this] { run(); });
   }
   ~TinyTlsServer() {
@@ -54,7 +46,6 @@ class TinyTlsServer {
     std::lock_guard<std::mutex> l(mu_);
     return requests_;
   }
-  int handshakes() const { return handshakes_.load(); }
 
  private:
   void make_certificate(const std::string& san) {
@@ -104,20 +95,8 @@ class TinyTlsServer {
       SSL* ssl = SSL_new(ctx_);
       SSL_set_fd(ssl, c);
       if (SSL_accept(ssl) == 1) {
-        ++handshakes_;
-        std::string req;
-        char buf[4096];
-        for (;;) {
-          size_t head = req.find("\r\n\r\n");
-          if (head != std::string::npos) {
-            size_t cl = req.find("Content-Length: ");
-            size_t want = cl == std::string::npos ? 0 : std::stoul(req.substr(cl + 16));
-            if (req.size() >= head + 4 + want) break;
-          }
-          int n = SSL_read(ssl, buf, sizeof buf);
-          if (n <= 0) break;
-          req.append(buf, static_cast<size_t>(n));
-        }
+        std::string req = read_request(
+            [ssl](char* buf, size_t len) { return static_cast<long>(SSL_read(ssl, buf, static_cast<int>(len))); });
         {
           std::lock_guard<std::mutex> l(mu_);
           requests_.push_back(req);
@@ -139,7 +118,6 @@ class TinyTlsServer {
   std::string cert_file_;
   int fd_ = -1, port_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<int> handshakes_{0};
   std::thread thread_;
   std::mutex mu_;
   std::vector<std::string> requests_;
