@@ -73,6 +73,18 @@ bool send_all(int fd, const std::string& data, int64_t deadline, std::string* er
   return true;
 }
 
+// > 0: bytes read; 0: the peer closed; -1: error or deadline (*error).
+ssize_t recv_some(int fd, char* buf, size_t len, int64_t deadline, std::string* error) {
+  for (;;) {
+    ssize_t n = recv(fd, buf, len, 0);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_fd(fd, POLLIN, deadline)) continue;
+    *error = errno == EAGAIN || errno == EWOULDBLOCK ? "no answer in time" : std::string("recv: ") + std::strerror(errno);
+    return -1;
+  }
+}
+
 }  // namespace
 
 HttpPostResult http_post(const std::string& host, int port, const std::string& host_header,
@@ -105,27 +117,14 @@ HttpPostResult http_post(const std::string& host, int port, const std::string& h
   std::string head;
   char buf[4096];
   while (head.find("\r\n\r\n") == std::string::npos && head.size() < 16384) {
-    if (stream) {
-      ssize_t n = stream->read(buf, sizeof buf, deadline, &out.error);
-      if (n > 0) {
-        head.append(buf, static_cast<size_t>(n));
-        continue;
-      }
-      if (n == 0) break;
+    ssize_t n = stream ? stream->read(buf, sizeof buf, deadline, &out.error)
+                       : recv_some(fd, buf, sizeof buf, deadline, &out.error);
+    if (n == 0) break;  // closed: what came is what there is
+    if (n < 0) {
       close(fd);
       return out;
     }
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n > 0) {
-      head.append(buf, static_cast<size_t>(n));
-      continue;
-    }
-    if (n == 0) break;  // closed: what came is what there is
-    if (errno == EINTR) continue;
-    if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_fd(fd, POLLIN, deadline)) continue;
-    out.error = errno == EAGAIN || errno == EWOULDBLOCK ? "no answer in time" : std::string("recv: ") + std::strerror(errno);
-    close(fd);
-    return out;
+    head.append(buf, static_cast<size_t>(n));
   }
   if (stream) stream->close_notify();
   close(fd);
