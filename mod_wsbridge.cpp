@@ -100,7 +100,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
   }
   ChatService::get().set_server_tag(*static_cast<uint32_t*>(tag));
   setup_default_sig_key(s->process->pool);
-  if (!ChatService::get().setup_bus(s, s->process->pool)) return HTTP_INTERNAL_SERVER_ERROR;
+  if (!ChatService::get().setup_bus(s, s->process->pool, s->process->pconf)) return HTTP_INTERNAL_SERVER_ERROR;
   int threaded = 0;
   ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
   // Apache reads its config twice at start; warn on the real pass only.

@@ -44,7 +44,7 @@ if want unit; then
   if make -s "$BUILD/unit_tests_tsan" >"$BUILD/logs/tsan-build.log" 2>&1; then
     # TSan runs the concurrent groups; the rest already ran under ASan.
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch "$(uname -m)" -R \
-      "$BUILD/unit_tests_tsan" -sg OutboundQueue -sg ShmBus -sg ChatEngine -sg ChatConcurrency -sg ChatCidConcurrency -sg ChatCidEngine -sg Session -sg WakeBatch -sg DirectWrite -sg DirectWriteEncoded -sg HubThread -sg RedisBus -sg WorkerReserve -sg CloseRequest -sg ChannelEngine -sg PusherChannels -sg SessionFootprint -sg SessionPendingInput -sg PerIpTableConcurrency -sg PusherWebhookHttp -sg PusherWebhookResolver -sg WebhookHttps \
+      "$BUILD/unit_tests_tsan" -sg OutboundQueue -sg ShmBus -sg ShmBusFile -sg ChatEngine -sg ChatConcurrency -sg ChatCidConcurrency -sg ChatCidEngine -sg Session -sg WakeBatch -sg DirectWrite -sg DirectWriteEncoded -sg HubThread -sg RedisBus -sg WorkerReserve -sg CloseRequest -sg ChannelEngine -sg PusherChannels -sg SessionFootprint -sg SessionPendingInput -sg PerIpTableConcurrency -sg PusherWebhookHttp -sg PusherWebhookResolver -sg WebhookHttps \
       >"$BUILD/logs/tsan.log" 2>&1
     tail -3 "$BUILD/logs/tsan.log"
     grep -E "WARNING: ThreadSanitizer|^Failure" "$BUILD/logs/tsan.log" | head -20

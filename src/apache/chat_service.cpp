@@ -35,7 +35,37 @@ struct BusMapping {
   void* base;
   size_t size;       // of the mapping
   size_t requested;  // WSBridgeBusSize it was made for
+  int fd;            // WSBridgeBusFile's, locked; -1: an anonymous mapping
+  const char* path;  // WSBridgeBusFile (in the process pool); nullptr: none
+  pid_t owner;       // the parent that opened the file
 };
+
+bool same_path(const char* a, const char* b) {
+  return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+// Gives up the mapping: a file bus is written back and marked closed
+// cleanly (the next open_file() continues it), an anonymous one unmapped.
+void release_mapping(BusMapping* m) {
+  if (!m->base) return;
+  if (m->fd >= 0) ShmBus::close_file(m->base, m->size, m->fd);
+  else ShmBus::destroy(m->base, m->size);
+  m->base = nullptr;
+  m->fd = -1;
+}
+
+// On pconf, registered at every reading of the configuration: pconf is
+// cleared at every restart (this DSO is still loaded then: mod_so's unload
+// cleanup was registered before, so it runs after this one) and destroyed
+// when the parent exits. Only that last time, and only in the parent, is a
+// file bus closed: a restart keeps the mapping for the next generation,
+// and a child never owns it.
+apr_status_t close_bus_file_at_exit(void* data) {
+  auto* m = static_cast<BusMapping*>(data);
+  if (m->fd >= 0 && m->owner == getpid() && ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING)
+    release_mapping(m);
+  return APR_SUCCESS;
+}
 }  // namespace
 
 ChatService& ChatService::get() {
@@ -47,39 +77,69 @@ ChatService& ChatService::get() {
 // this DSO on restart while the process pool (and the mapping) live on: a
 // graceful restart re-attaches and the new children read the same log, so
 // history and resume survive it.
-bool ChatService::setup_bus(server_rec* s, apr_pool_t* process_pool) {
-  if (const char* url = server_config(s)->bus_url) return setup_redis(s, url);
-  use_redis_ = false;
-  size_t want = static_cast<size_t>(bus_size(server_config(s)));
+bool ChatService::setup_bus(server_rec* s, apr_pool_t* process_pool, apr_pool_t* pconf) {
   void* data = nullptr;
   apr_pool_userdata_get(&data, kBusKey, process_pool);
   auto* mapping = static_cast<BusMapping*>(data);
-  if (mapping && mapping->base) {
-    if (mapping->requested == want) {
+  if (const char* url = server_config(s)->bus_url) {
+    if (server_config(s)->bus_file)
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "wsbridge: WSBridgeBusFile is ignored: the bus is Redis (WSBridgeBus)");
+    if (mapping) release_mapping(mapping);  // switched to Redis: a file bus is closed cleanly
+    bus_file_.clear();
+    return setup_redis(s, url);
+  }
+  use_redis_ = false;
+  size_t want = static_cast<size_t>(bus_size(server_config(s)));
+  const char* file = server_config(s)->bus_file;
+  bus_file_ = file ? file : "";
+  if (!mapping) {
+    mapping = static_cast<BusMapping*>(apr_pcalloc(process_pool, sizeof(BusMapping)));
+    mapping->fd = -1;
+    apr_pool_userdata_set(mapping, kBusKey, apr_pool_cleanup_null, process_pool);
+  }
+  apr_pool_cleanup_register(pconf, mapping, close_bus_file_at_exit, apr_pool_cleanup_null);
+  // The parent is whoever reads the configuration now: `apache2 -k start`
+  // forks into the background between its first and second reading.
+  mapping->owner = getpid();
+  if (mapping->base) {
+    if (mapping->requested == want && same_path(mapping->path, file)) {
       bus_ = ShmBus::attach(mapping->base, mapping->size);
       active_bus_.store(bus_.get());
       if (bus_) return true;
     }
-    // A new size: children of the old generation keep their inherited
-    // mapping until they exit; the parent's copy can go.
-    ShmBus::destroy(mapping->base, mapping->size);
-    mapping->base = nullptr;
-    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "wsbridge: bus size changed; chat history starts anew");
+    // A new size or file: children of the old generation keep their
+    // inherited mapping until they exit; the parent's copy can go.
+    release_mapping(mapping);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "wsbridge: bus size or file changed; chat history starts anew");
   }
   std::string err;
-  std::unique_ptr<ShmBus> shm = ShmBus::create(want, &err);
+  std::unique_ptr<ShmBus> shm;
+  int fd = -1;
+  if (file) {
+    bool reopened = false;
+    std::string why_new;
+    shm = ShmBus::open_file(file, want, &fd, &reopened, &why_new, &err);
+    if (shm && reopened)
+      ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                   "wsbridge: bus file %s reopened: bus %s continues after seq %llu (history and message ids kept)",
+                   file, shm->id().c_str(), static_cast<unsigned long long>(shm->last_seq()));
+    else if (shm)
+      ap_log_error(APLOG_MARK, why_new == "a new file" ? APLOG_NOTICE : APLOG_WARNING, 0, s,
+                   "wsbridge: bus file %s: a new bus %s (%s)", file, shm->id().c_str(), why_new.c_str());
+  } else {
+    shm = ShmBus::create(want, &err);
+  }
   if (!shm) {
     ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "wsbridge: cannot create the shared-memory bus (%" APR_SIZE_T_FMT " bytes): %s",
                  static_cast<apr_size_t>(want), err.c_str());
     return false;
   }
-  if (!mapping) {
-    mapping = static_cast<BusMapping*>(apr_pcalloc(process_pool, sizeof(BusMapping)));
-    apr_pool_userdata_set(mapping, kBusKey, apr_pool_cleanup_null, process_pool);
-  }
   mapping->base = shm->base();
   mapping->size = shm->mapping_size();
   mapping->requested = want;
+  mapping->fd = fd;
+  mapping->path = file ? apr_pstrdup(process_pool, file) : nullptr;
+  mapping->owner = getpid();
   bus_ = std::move(shm);
   active_bus_.store(bus_.get());
   return true;

@@ -26,7 +26,10 @@ class ChatService : public BusConsumer {
 
   // Parent, post_config: creates or re-attaches the shared-memory bus, or
   // (WSBridgeBus redis://...) only checks and records the Redis address.
-  bool setup_bus(server_rec* s, apr_pool_t* process_pool);
+  // pconf: closes a WSBridgeBusFile bus cleanly when the parent exits.
+  bool setup_bus(server_rec* s, apr_pool_t* process_pool, apr_pool_t* pconf);
+  // WSBridgeBusFile of the shm bus ("" for an anonymous mapping or Redis).
+  const std::string& bus_file() const { return bus_file_; }
   // Session thread: starts the engine and hub thread on first use in this
   // child. False if the bus is unavailable.
   bool ensure_started(server_rec* s);
@@ -64,6 +67,7 @@ class ChatService : public BusConsumer {
   std::unique_ptr<Bus> bus_;
   std::atomic<Bus*> active_bus_{nullptr};  // bus_, for threads that do not hold start_mu_
   bool use_redis_ = false;
+  std::string bus_file_;
   RedisBusOptions redis_options_;  // set by setup_bus, used in the child
   const server_rec* redis_server_ = nullptr;  // where its state changes are logged
   const server_rec* log_server_ = nullptr;    // where the hub thread logs (set before it starts)

@@ -8,6 +8,7 @@
 #include "runtime/redis_bus.h"
 
 #include <http_log.h>
+#include <apr_file_info.h>
 #include <apr_strings.h>
 
 #include <cctype>
@@ -107,6 +108,7 @@ void* merge_server_config(apr_pool_t* p, void* basev, void* addv) {
   m->pusher_webhooks = add->pusher_apps ? add->pusher_webhooks : base->pusher_webhooks;
   m->bus_size = add->bus_size >= 0 ? add->bus_size : base->bus_size;
   m->bus_url = add->bus_url ? add->bus_url : base->bus_url;
+  m->bus_file = add->bus_file ? add->bus_file : base->bus_file;
   m->webhook_ca = add->webhook_ca ? add->webhook_ca : base->webhook_ca;
   m->history_size = add->history_size >= 0 ? add->history_size : base->history_size;
   m->presence_limit = add->presence_limit != -1 ? add->presence_limit : base->presence_limit;
@@ -435,6 +437,30 @@ const char* set_max_per_ip(cmd_parms* cmd, void*, const char* arg) {
   return nullptr;
 }
 
+// WSBridgeBusFile <path>|off: the shared-memory bus in a file, so a full
+// stop and start keeps it (shm_bus.h). Checked here: the directory must
+// exist; the file itself is opened (and locked) when the server starts, not
+// by a configuration test.
+const char* set_bus_file(cmd_parms* cmd, void*, const char* arg) {
+  const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+  if (err) return err;
+  if (!strcasecmp(arg, "off")) {
+    sconf(cmd)->bus_file = nullptr;
+    return nullptr;
+  }
+  const char* path = ap_server_root_relative(cmd->pool, arg);
+  if (!path) return apr_psprintf(cmd->pool, "WSBridgeBusFile: '%s' is not a valid path", arg);
+  const char* slash = strrchr(path, '/');
+  const char* dir = slash == path ? "/" : apr_pstrndup(cmd->pool, path, slash - path);
+  apr_finfo_t fi;
+  if (!slash[1] || apr_stat(&fi, dir, APR_FINFO_TYPE, cmd->pool) != APR_SUCCESS || fi.filetype != APR_DIR)
+    return apr_psprintf(cmd->pool, "WSBridgeBusFile: '%s' must name a file in an existing directory", path);
+  if (apr_stat(&fi, path, APR_FINFO_TYPE, cmd->pool) == APR_SUCCESS && fi.filetype != APR_REG)
+    return apr_psprintf(cmd->pool, "WSBridgeBusFile: '%s' exists and is not a regular file", path);
+  sconf(cmd)->bus_file = path;
+  return nullptr;
+}
+
 const char* set_bus_size(cmd_parms* cmd, void*, const char* arg) {
   const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
   if (err) return err;
@@ -537,6 +563,7 @@ const command_rec directives[] = {
     {"WSBridgeReserveWorkers", fn(set_reserve_workers), nullptr, RSRC_CONF, TAKE1, "worker threads per child (prefork: workers per server) never given to WebSockets (default: 1/8, at least 4, at most half)"},
     {"WSBridgeMaxConnectionsPerIP", fn(set_max_per_ip), nullptr, RSRC_CONF, TAKE1, "open WebSockets per client address, over every child (default: a quarter of the server's capacity, at least 64; 0 or off = no limit)"},
     {"WSBridgeBusSize", fn(set_bus_size), nullptr, RSRC_CONF, TAKE1, "shared-memory bus size (default 16M)"},
+    {"WSBridgeBusFile", fn(set_bus_file), nullptr, RSRC_CONF, TAKE1, "keep the shared-memory bus in this file, so a full stop and start keeps history and message ids (default off)"},
     {"WSBridgeBus", fn(set_bus), nullptr, RSRC_CONF, TAKE1, "shm (default) or redis://host:port[/db]"},
     {nullptr, nullptr, nullptr, 0, NO_ARGS, nullptr},
 };

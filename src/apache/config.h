@@ -63,6 +63,7 @@ struct ServerConfig {
   const char* webhook_ca;             // WSBridgePusherWebhookCA; NULL = the system's CAs
   apr_off_t bus_size;                 // -1 = unset
   const char* bus_url;                // NULL = shared memory
+  const char* bus_file;               // WSBridgeBusFile; NULL = an anonymous mapping
   int history_size;                   // -1 = unset
   int presence_limit;                 // -1 = unset, -2 = off (no limit)
   apr_interval_time_t batch_window;   // -1 = unset

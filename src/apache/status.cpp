@@ -167,6 +167,9 @@ void write_bus_and_hub(W& w) {
     w.Key("resets"); w.Uint64(st.resets);
     w.Key("last_error"); w.String(st.last_error.c_str());
   } else if (Bus* bus = chat.bus()) {
+    if (!chat.bus_file().empty()) {
+      w.Key("file"); w.String(chat.bus_file().c_str());
+    }
     w.Key("first_seq"); w.Uint64(bus->first_seq());
     w.Key("last_seq"); w.Uint64(bus->last_seq());
   }

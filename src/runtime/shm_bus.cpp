@@ -21,13 +21,17 @@
 
 #include "runtime/bus_id.h"
 
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -58,6 +62,11 @@ struct ShmBusHeader {
   // Readers inside wait(), so publish can skip FUTEX_WAKE when there are none.
   // A reader killed while waiting leaves it high: only extra wake calls.
   std::atomic<uint32_t> waiters;
+  // A file bus (open_file) whose parent stopped in order: 1 from
+  // close_file() until the next open_file(). Added in the header's padding
+  // (kHeaderSize did not change, see below): an anonymous mapping never
+  // uses it, so kVersion stays and a graceful restart keeps older mappings.
+  std::atomic<uint32_t> closed_cleanly;
 };
 
 namespace {
@@ -65,6 +74,8 @@ namespace {
 constexpr uint64_t kMagic = 0x316d687373756277ULL;  // "wbusshm1"
 constexpr uint32_t kVersion = 2;  // 2: bus_id
 constexpr size_t kHeaderSize = (sizeof(ShmBusHeader) + 63) & ~size_t{63};
+static_assert(offsetof(ShmBusHeader, closed_cleanly) + sizeof(uint32_t) <= offsetof(ShmBusHeader, futex_word) + 64,
+              "closed_cleanly must stay in the futex line's padding: the header's size is part of the layout");
 // Record: word 0 = length | check << 32, word 1 = seq, then the payload
 // padded to a word. Padding to the ring's end is a single word 0.
 constexpr uint64_t kRecordHeader = 16;
@@ -114,26 +125,21 @@ class ShmBus::WriterLock {
   const bool locked_;
 };
 
-std::unique_ptr<ShmBus> ShmBus::create(size_t bytes, std::string* error) {
-  auto fail = [error](std::string message) {
-    if (error) *error = std::move(message);
-    return std::unique_ptr<ShmBus>();
-  };
-  if (bytes < kMinCapacity || bytes > (SIZE_MAX >> 2))
-    return fail("shm bus: ring size out of range");
-  const uint64_t capacity = align8(bytes);
+namespace {
+
+// The ring's bytes and the whole mapping (header + ring, whole pages) for a
+// requested ring size; false when out of range.
+bool sizes_for(size_t bytes, uint64_t* capacity, size_t* mapping) {
+  if (bytes < ShmBus::kMinCapacity || bytes > (SIZE_MAX >> 2)) return false;
+  *capacity = align8(bytes);
   const long page = ::sysconf(_SC_PAGESIZE);
   const size_t granule = page > 0 ? static_cast<size_t>(page) : 4096;
-  const size_t mapping = (kHeaderSize + capacity + granule - 1) / granule * granule;
-  // Anonymous + shared: no file to clean up, and fork() hands the very same
-  // pages to every Apache child.
-  void* base = ::mmap(nullptr, mapping, PROT_READ | PROT_WRITE,
-                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (base == MAP_FAILED)
-    return fail(std::string("shm bus: mmap: ") + std::strerror(errno));
+  *mapping = (kHeaderSize + *capacity + granule - 1) / granule * granule;
+  return true;
+}
 
-  auto* header = static_cast<ShmBusHeader*>(base);
-  std::uninitialized_value_construct_n(header, 1);
+// The writers' mutex, new: process-shared and robust. 0 or an errno.
+int init_writer_mutex(pthread_mutex_t* mu) {
   pthread_mutexattr_t attr;
   int rc = pthread_mutexattr_init(&attr);
   if (rc == 0) {
@@ -141,12 +147,51 @@ std::unique_ptr<ShmBus> ShmBus::create(size_t bytes, std::string* error) {
     // Robust: a child killed mid-publish (MaxConnectionsPerChild, a crash,
     // SIGKILL on stop) must not wedge the bus for every other child.
     if (rc == 0) rc = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    if (rc == 0) rc = pthread_mutex_init(&header->writer_mu, &attr);
+    if (rc == 0) rc = pthread_mutex_init(mu, &attr);
     pthread_mutexattr_destroy(&attr);
   }
-  if (rc != 0) {
+  return rc;
+}
+
+// Is this mapping a bus of this layout with this ring and mapping size?
+bool is_bus(const void* base, size_t mapping, uint64_t capacity) {
+  const auto* h = static_cast<const ShmBusHeader*>(base);
+  return h->magic == kMagic && h->version == kVersion && h->header_size == kHeaderSize &&
+         h->mapping_size == mapping && h->capacity == capacity && h->bus_id != 0;
+}
+
+}  // namespace
+
+std::unique_ptr<ShmBus> ShmBus::create(size_t bytes, std::string* error) {
+  auto fail = [error](std::string message) {
+    if (error) *error = std::move(message);
+    return std::unique_ptr<ShmBus>();
+  };
+  uint64_t capacity = 0;
+  size_t mapping = 0;
+  if (!sizes_for(bytes, &capacity, &mapping)) return fail("shm bus: ring size out of range");
+  // Anonymous + shared: no file to clean up, and fork() hands the very same
+  // pages to every Apache child.
+  void* base = ::mmap(nullptr, mapping, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED)
+    return fail(std::string("shm bus: mmap: ") + std::strerror(errno));
+  std::string why;
+  if (!initialize(base, capacity, mapping, &why)) {
     ::munmap(base, mapping);
-    return fail(std::string("shm bus: mutex: ") + std::strerror(rc));
+    return fail(why);
+  }
+  return std::make_unique<ShmBus>(Key{}, base, mapping);
+}
+
+// A new bus in zeroed memory (an anonymous mapping or a truncated file).
+bool ShmBus::initialize(void* base, uint64_t capacity, size_t mapping, std::string* error) {
+  auto* header = static_cast<ShmBusHeader*>(base);
+  std::uninitialized_value_construct_n(header, 1);
+  int rc = init_writer_mutex(&header->writer_mu);
+  if (rc != 0) {
+    *error = std::string("shm bus: mutex: ") + std::strerror(rc);
+    return false;
   }
   header->version = kVersion;
   header->header_size = kHeaderSize;
@@ -158,7 +203,87 @@ std::unique_ptr<ShmBus> ShmBus::create(size_t bytes, std::string* error) {
       reinterpret_cast<std::atomic<uint64_t>*>(static_cast<char*>(base) + kHeaderSize),
       capacity / 8);
   header->magic = kMagic;  // last: the mapping is now a complete bus
+  return true;
+}
+
+std::unique_ptr<ShmBus> ShmBus::open_file(const std::string& path, size_t bytes, int* fd_out, bool* reopened,
+                                          std::string* why_new, std::string* error) {
+  *fd_out = -1;
+  *reopened = false;
+  int fd = -1;
+  auto fail = [&](std::string message) {
+    if (fd >= 0) ::close(fd);
+    *error = "bus file " + path + ": " + std::move(message);
+    return std::unique_ptr<ShmBus>();
+  };
+  uint64_t capacity = 0;
+  size_t mapping = 0;
+  if (!sizes_for(bytes, &capacity, &mapping)) return fail("ring size out of range");
+  fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(std::string("cannot open it: ") + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0)
+    return fail(errno == EWOULDBLOCK ? "another server uses it (or children of a stopped one still run)"
+                                     : std::string("cannot lock it: ") + std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return fail(std::string("fstat: ") + std::strerror(errno));
+  void* base = MAP_FAILED;
+  if (static_cast<uint64_t>(st.st_size) == mapping) {
+    base = ::mmap(nullptr, mapping, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) return fail(std::string("mmap: ") + std::strerror(errno));
+    auto* h = static_cast<ShmBusHeader*>(base);
+    if (!is_bus(base, mapping, capacity)) {
+      *why_new = "it does not hold a bus of this layout";
+    } else if (h->closed_cleanly.load(std::memory_order_acquire) != 1) {
+      *why_new = "it was not closed cleanly (the server crashed or its parent was killed)";
+    } else {
+      // Nobody else has it mapped (the lock), so the old mutex, whatever
+      // state its last owner left it in, is simply made again; the
+      // counters are recomputed from the committed records, as after a
+      // writer that died.
+      int rc = init_writer_mutex(&h->writer_mu);
+      if (rc != 0) {
+        ::munmap(base, mapping);
+        return fail(std::string("mutex: ") + std::strerror(rc));
+      }
+      h->waiters.store(0, std::memory_order_relaxed);
+      auto bus = std::make_unique<ShmBus>(Key{}, base, mapping);
+      bus->repair_locked();
+      h->closed_cleanly.store(0, std::memory_order_release);
+      *reopened = true;
+      *fd_out = fd;
+      return bus;
+    }
+    ::munmap(base, mapping);
+  } else {
+    *why_new = st.st_size == 0 ? "a new file" : "it holds a bus of another WSBridgeBusSize";
+  }
+  // A new bus: zeroed, with its blocks reserved.
+  if (::ftruncate(fd, 0) != 0 || ::ftruncate(fd, static_cast<off_t>(mapping)) != 0)
+    return fail(std::string("ftruncate: ") + std::strerror(errno));
+  int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(mapping));
+  if (rc != 0) return fail(std::string("cannot reserve its ") + std::to_string(mapping) + " bytes: " + std::strerror(rc));
+  base = ::mmap(nullptr, mapping, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) return fail(std::string("mmap: ") + std::strerror(errno));
+  std::string why;
+  if (!initialize(base, capacity, mapping, &why)) {
+    ::munmap(base, mapping);
+    return fail(why);
+  }
+  *fd_out = fd;
   return std::make_unique<ShmBus>(Key{}, base, mapping);
+}
+
+void ShmBus::close_file(void* base, size_t bytes, int fd) {
+  if (base != nullptr) {
+    auto* h = static_cast<ShmBusHeader*>(base);
+    // The records first, then the mark: a crash between the two leaves a
+    // file that is not marked, and so not trusted.
+    ::msync(base, bytes, MS_SYNC);
+    h->closed_cleanly.store(1, std::memory_order_release);
+    ::msync(base, kHeaderSize, MS_SYNC);
+    ::munmap(base, bytes);
+  }
+  if (fd >= 0) ::close(fd);
 }
 
 std::unique_ptr<ShmBus> ShmBus::attach(void* base, size_t bytes) {

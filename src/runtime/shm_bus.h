@@ -16,6 +16,14 @@
 // version, sizes) so attach() can refuse a mapping of another layout. It
 // also holds the bus id (bus_id.h), random per create().
 //
+// A bus can also live in a file (open_file(): WSBridgeBusFile): the same
+// layout in a shared mapping of the file, so it outlives every process. The
+// parent marks it closed cleanly when it stops (close_file()); the next
+// start reopens it as it was (same id, seqs and records: a full stop and
+// start is then like a graceful restart). A file not closed cleanly (the
+// server crashed, its parent was killed) or made for another size gets a
+// new bus, as an anonymous mapping would.
+//
 // A ShmBus object keeps one reader-side cache (the ring position that goes
 // with the last cursor it returned), so that tailing costs no search. Use one
 // object per reading thread for speed (attach() makes more); readers sharing
@@ -50,6 +58,19 @@ class ShmBus final : public Bus {
   static std::unique_ptr<ShmBus> attach(void* base, size_t bytes);
   // Unmaps the bus. No wrapper of it may be used afterwards.
   static void destroy(void* base, size_t bytes);
+
+  // The bus in file `path` (created 0600 if missing), its ring `bytes` as
+  // for create(). The file is locked (flock) while *fd is open, so a second
+  // server on the same file gets an error instead of a shared ring it does
+  // not know of. *reopened: the file held this bus, closed cleanly, and it
+  // continues; otherwise a new bus was made in it and *why_new says why.
+  // Disk blocks are reserved up front (no SIGBUS on a full disk later).
+  // Call only while no other process uses the file (the parent, at start).
+  static std::unique_ptr<ShmBus> open_file(const std::string& path, size_t bytes, int* fd, bool* reopened,
+                                           std::string* why_new, std::string* error);
+  // Writes the mapping back to the file, marks it closed cleanly, unmaps it
+  // and closes (unlocks) fd. Only once no process writes to it any more.
+  static void close_file(void* base, size_t bytes, int fd);
 
   static constexpr size_t kMinCapacity = 256;
 
@@ -94,6 +115,7 @@ class ShmBus final : public Bus {
   };
   enum class Peek { Record, Padding, Corrupt };
 
+  static bool initialize(void* base, uint64_t capacity, size_t mapping, std::string* error);
   int lock_writer();
   void repair_locked();
   Reservation write_locked(std::string_view payload);

@@ -500,3 +500,165 @@ TEST(ShmBus, WriterKilledMidPublishLeavesNoHalfRecordAndNoGap) {
   CHECK(r.overrun && r.lost_to + 1 == bus.first_seq());
   CHECK(in_order(out, bus.first_seq()) && c2 == 61 && patterned(out, 100));
 }
+
+// A bus in a file (WSBridgeBusFile): reopened as it was after a clean close,
+// new after anything else; one server per file.
+namespace {
+
+struct BusDir {
+  BusDir() {
+    char tmpl[] = "/tmp/wsb-busfile-XXXXXX";
+    CHECK(mkdtemp(tmpl) != nullptr);
+    dir = tmpl;
+    path = dir + "/bus";
+  }
+  ~BusDir() {
+    unlink(path.c_str());
+    rmdir(dir.c_str());
+  }
+  std::string dir, path;
+};
+
+struct FileBus {
+  FileBus(const std::string& path, size_t ring) {
+    bus = ShmBus::open_file(path, ring, &fd, &reopened, &why_new, &error);
+  }
+  // As the parent does at a stop.
+  void close_cleanly() {
+    void* base = bus->base();
+    size_t size = bus->mapping_size();
+    bus.reset();
+    ShmBus::close_file(base, size, fd);
+  }
+  // As a killed parent leaves it: unmapped and unlocked, not marked.
+  void drop() {
+    void* base = bus->base();
+    size_t size = bus->mapping_size();
+    bus.reset();
+    ShmBus::destroy(base, size);
+    close(fd);
+  }
+  std::unique_ptr<ShmBus> bus;
+  int fd = -1;
+  bool reopened = false;
+  std::string why_new, error;
+};
+
+}  // namespace
+
+TEST_GROUP(ShmBusFile) {};
+
+TEST(ShmBusFile, AClosedCleanlyBusIsReopenedWithItsIdSeqsAndRecords) {
+  BusDir d;
+  std::string id;
+  uint64_t first = 0;
+  {
+    FileBus f(d.path, 4096);
+    CHECK_TEXT(f.bus != nullptr, f.error.c_str());
+    CHECK(!f.reopened);
+    STRCMP_EQUAL("a new file", f.why_new.c_str());
+    for (uint64_t s = 1; s <= 60; ++s) UNSIGNED_LONGLONGS_EQUAL(s, f.bus->publish(pattern(s, 100)));  // wrapped
+    id = f.bus->id();
+    first = f.bus->first_seq();
+    CHECK(first > 1);
+    f.close_cleanly();
+  }
+  FileBus g(d.path, 4096);
+  CHECK_TEXT(g.bus != nullptr, g.error.c_str());
+  CHECK(g.reopened);
+  STRCMP_EQUAL(id.c_str(), g.bus->id().c_str());
+  UNSIGNED_LONGLONGS_EQUAL(60, g.bus->last_seq());
+  UNSIGNED_LONGLONGS_EQUAL(first, g.bus->first_seq());
+  uint64_t cursor = first - 1;
+  Records out;
+  CHECK_FALSE(g.bus->read(&cursor, out, 1000).overrun);
+  CHECK(out.size() == 60 - first + 1 && in_order(out, first) && patterned(out, 100));
+  UNSIGNED_LONGLONGS_EQUAL(61, g.bus->publish(pattern(61, 100)));  // the writers' lock works
+  g.close_cleanly();
+}
+
+TEST(ShmBusFile, ABusNotClosedCleanlyIsNotTrusted) {
+  BusDir d;
+  std::string id;
+  {
+    FileBus f(d.path, 4096);
+    CHECK_TEXT(f.bus != nullptr, f.error.c_str());
+    for (uint64_t s = 1; s <= 5; ++s) f.bus->publish(pattern(s, 20));
+    id = f.bus->id();
+    f.drop();
+  }
+  FileBus g(d.path, 4096);
+  CHECK_TEXT(g.bus != nullptr, g.error.c_str());
+  CHECK(!g.reopened);
+  STRCMP_CONTAINS("not closed cleanly", g.why_new.c_str());
+  CHECK(id != g.bus->id());
+  UNSIGNED_LONGLONGS_EQUAL(0, g.bus->last_seq());
+  UNSIGNED_LONGLONGS_EQUAL(1, g.bus->publish(pattern(1, 20)));
+  g.close_cleanly();
+}
+
+TEST(ShmBusFile, AnotherSizeOrForeignBytesStartANewBus) {
+  BusDir d;
+  {
+    FileBus f(d.path, 4096);
+    CHECK_TEXT(f.bus != nullptr, f.error.c_str());
+    f.bus->publish(pattern(1, 20));
+    f.close_cleanly();
+  }
+  {
+    FileBus g(d.path, 8192);
+    CHECK_TEXT(g.bus != nullptr, g.error.c_str());
+    CHECK(!g.reopened);
+    STRCMP_CONTAINS("another WSBridgeBusSize", g.why_new.c_str());
+    UNSIGNED_LONGLONGS_EQUAL(0, g.bus->last_seq());
+    size_t size = g.bus->mapping_size();
+    g.close_cleanly();
+    // Same length, but not a bus.
+    FILE* junk = fopen(d.path.c_str(), "w");
+    for (size_t i = 0; i < size; ++i) fputc('x', junk);
+    fclose(junk);
+  }
+  FileBus h(d.path, 8192);
+  CHECK_TEXT(h.bus != nullptr, h.error.c_str());
+  CHECK(!h.reopened);
+  STRCMP_CONTAINS("does not hold a bus of this layout", h.why_new.c_str());
+  UNSIGNED_LONGLONGS_EQUAL(1, h.bus->publish(pattern(1, 20)));
+  h.close_cleanly();
+}
+
+TEST(ShmBusFile, OneServerPerFile) {
+  BusDir d;
+  FileBus f(d.path, 4096);
+  CHECK_TEXT(f.bus != nullptr, f.error.c_str());
+  FileBus g(d.path, 4096);
+  CHECK(g.bus == nullptr && g.fd == -1);
+  STRCMP_CONTAINS(("bus file " + d.path + ": another server uses it").c_str(), g.error.c_str());
+  f.close_cleanly();
+  FileBus h(d.path, 4096);  // free again, and closed cleanly
+  CHECK(h.bus != nullptr && h.reopened);
+  h.close_cleanly();
+  FileBus bad(d.dir + "/no/such/dir/bus", 4096);
+  CHECK(bad.bus == nullptr);
+  STRCMP_CONTAINS("cannot open it: No such file or directory", bad.error.c_str());
+}
+
+TEST(ShmBusFile, AWriterThatDiedHoldingTheLockDoesNotFollowTheBusIntoTheNextStart) {
+  BusDir d;
+  {
+    FileBus f(d.path, 1 << 16);
+    CHECK_TEXT(f.bus != nullptr, f.error.c_str());
+    for (uint64_t s = 1; s <= 10; ++s) f.bus->publish(pattern(s, 20));
+    ShmBus& bus = *f.bus;
+    CHECK(kill_child_holding_lock([&bus] { bus.lock_for_test(); }));
+    f.close_cleanly();
+  }
+  FileBus g(d.path, 1 << 16);
+  CHECK_TEXT(g.bus != nullptr, g.error.c_str());
+  CHECK(g.reopened);
+  UNSIGNED_LONGLONGS_EQUAL(11, g.bus->publish(pattern(11, 20)));
+  uint64_t cursor = 0;
+  Records out;
+  CHECK_FALSE(g.bus->read(&cursor, out, 100).overrun);
+  CHECK(out.size() == 11 && in_order(out, 1) && patterned(out, 20));
+  g.close_cleanly();
+}
