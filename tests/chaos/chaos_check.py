@@ -16,7 +16,10 @@ excused only by
     (counted as a history gap), or
   - a restart of the bus itself: messages of the old epoch after the last
     seq the client saw there, first seen by anybody at most
-    RESTART_GRACE_MS before the stop began, when the client was told: its
+    RESTART_GRACE_MS before the stop began (or before the client's last
+    connection to the old bus ended, if it had none left at the stop: it
+    was reconnecting, e.g. refused with 503, when the bus went), when the
+    client was told: its
     first join on the new bus was answered complete:false (the client sent
     the old bus's id with its since) or with a join seq not above its since
     (counted as a restart gap; the shm bus keeps nothing across a stop);
@@ -109,8 +112,12 @@ def check(run, info, error_logs):
         prev_epoch = None
         fresh = False                      # the next join is the first on a restarted bus
         left = None                        # the epoch the client left when fresh
+        away = {}                          # epoch -> when its last connection there ended
         for e in c.log:
-            if e[0] == "conn":
+            if e[0] == "drop":
+                away[e[1]] = e[2]
+            elif e[0] == "conn":
+                away.pop(e[1], None)
                 if prev_epoch is not None and e[1] != prev_epoch:
                     # until a join succeeds there (a connection can drop first)
                     if not fresh:
@@ -184,7 +191,8 @@ def check(run, info, error_logs):
                 elif any(lo < seq < top for lo, top in excused[epoch]):
                     hist_gaps += 1
                 elif (epoch != final_epoch and seq > last.get(epoch, 0) and epoch in told and
-                      first_seen.get(text, 0) >= stop_ms.get(epoch, 0) - RESTART_GRACE_MS):
+                      first_seen.get(text, 0) >= min(stop_ms.get(epoch, 0),
+                                                     away.get(epoch, float("inf"))) - RESTART_GRACE_MS):
                     restart_gaps += 1
                 else:
                     lost_deliveries += 1

@@ -29,6 +29,8 @@ lists the checker reads (tests/chaos/chaos_check.py):
                                              src "h" (history) or "l" (live)
   ["err", code, t]                           an error frame
   ["send", n, attempt, t]                    the user's message n went out
+  ["drop", epoch, t]                         the connection logged by the last
+                                             "conn" ended (closed, cut, refused)
   ["stall", pid, t]                          no room event for STALL_AFTER s on a
                                              live connection
 (t: milliseconds since the run started, one base for all clients; "conn", "hist" and message
@@ -96,6 +98,7 @@ class Client:
         self.stalled = False      # this connection was reported stuck
         self.pid = None
         self.conn_id = None
+        self.conn_open = False    # a "conn" was logged and its "drop" not yet
 
     # --- connection loop -------------------------------------------------
     async def run(self):
@@ -125,6 +128,9 @@ class Client:
                     self.connected = False
                     self.ws = None
                     self.sent_at = None
+                    if self.conn_open:
+                        self.conn_open = False
+                        self.log.append(["drop", self.epoch, self.now()])
                     asyncio.ensure_future(close_quietly(ws))
                 if not self.stopping:
                     self.stats["reconnects"] += 1
@@ -157,6 +163,7 @@ class Client:
         except (TypeError, IndexError, AttributeError):
             local_port = None
         self.log.append(["conn", epoch, self.port, self.pid, since, self.now(), welcome.get("id"), local_port])
+        self.conn_open = True
         await ws.send(json.dumps(join))
         hist = myjoin = None
         while True:

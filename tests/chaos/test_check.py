@@ -157,6 +157,25 @@ def case_bus_restart_excuses_the_old_epoch_tail():
     assert r["problems"], r
 
 
+def case_a_client_away_when_the_bus_went_is_excused_from_its_drop_on():
+    # b's connection to the old bus ended at 5 s (say, refused with 503 on
+    # every retry since), the bus stopped at 10 s; a:2 was published at 6 s.
+    # b could not have had it, and the new bus told it (complete:false).
+    a, b = two_clients()
+    a.sent(2, 5)
+    a.ev(5, "a:2", t=6000)
+    for c in (a, b):
+        c.conn(epoch=1, since=5 if c is a else 4, jseq=1 if c is a else 2, complete=False)
+    r = result([a, b], epoch=1)
+    assert r["lost_deliveries"] == 1, r   # open but silent at 6 s: a loss
+    b.log.insert(b.log.index(["conn", 1, 1, 1, 4, 0]), ["drop", 0, 5000])
+    r = result([a, b], epoch=1)
+    assert r["restart_gaps"] == 1 and r["lost_deliveries"] == 0 and not r["problems"], r
+    b.log.insert(b.log.index(["conn", 1, 1, 1, 4, 0]), ["conn", 0, 1, 1, 4, 5500])
+    r = result([a, b], epoch=1)           # back on the old bus before a:2: a loss again
+    assert r["lost_deliveries"] == 1, r
+
+
 def case_stale_since_after_a_bus_restart_is_a_loss():
     a, b = two_clients()
     for c in (a, b):  # a restarts at 1; b comes back late with since 4, the new bus is at 6
