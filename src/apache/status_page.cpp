@@ -206,7 +206,7 @@ constexpr std::string_view kScript = R"js(// mod_wsbridge status page. Polls the
     bus_overruns: "overruns (all children)", events_applied: "events applied",
     frames_delivered: "frames delivered", deliveries_refused: "deliveries refused",
     rooms: "rooms", local_connections: "chat connections here", pending_publishes: "pending publishes",
-    pending_dropped: "pending dropped", id: "bus id",
+    pending_dropped: "pending dropped", id: "bus id", file: "file (WSBridgeBusFile)",
     cid_duplicates: "cid repeats dropped (dedupe)", direct_cids: "direct cids remembered",
     limit: "WSBridgeMaxConnectionsPerIP", addresses: "addresses with WebSockets", connections: "their WebSockets",
     busiest: "most from one address", refused: "refused (429)", untracked: "let in uncounted (table full)",
