@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "apache/config.h"
 #include "apache/handler.h"
@@ -107,10 +108,16 @@ bool ChatService::setup_bus(server_rec* s, apr_pool_t* process_pool, apr_pool_t*
       active_bus_.store(bus_.get());
       if (bus_) return true;
     }
-    // A new size or file: children of the old generation keep their
-    // inherited mapping until they exit; the parent's copy can go.
+    // A new size, file or layout: children of the old generation keep
+    // their inherited mapping until they exit; the parent's copy can go.
+    // The same file with another size or layout cannot be made over while
+    // they still write to it (and they hold its lock): it is unlinked, and
+    // the new bus gets a new file under the same name.
+    const bool same_file = mapping->fd >= 0 && same_path(mapping->path, file);
     release_mapping(mapping);
-    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "wsbridge: bus size or file changed; chat history starts anew");
+    if (same_file && ::unlink(file) != 0 && errno != ENOENT)
+      ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, "wsbridge: cannot remove the bus file %s to make it anew", file);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "wsbridge: bus size, file or layout changed; chat history starts anew");
   }
   std::string err;
   std::unique_ptr<ShmBus> shm;

@@ -155,6 +155,35 @@ def test_a_crash_gets_a_new_bus_and_a_second_server_is_refused():
         a.stop()
 
 
+@time_limit(90)
+def test_a_graceful_restart_with_another_size_makes_a_new_file_and_stays_up():
+    """The old children still write to the old file (and hold its lock), so
+    a new size cannot be made over it: the file is replaced by a new one
+    under the same name, the server stays up, a stop and start then
+    continues the new bus."""
+    path = os.path.join(new_bus_dir(), "chat.bus")
+    a = Apache(extra_conf=bus_conf(path) + "WSBridgeBusSize 1M\n", children=2, threads=10).start()
+    try:
+        old = run(bus_of(a.port))
+        with open(os.path.join(a.dir, "extra.conf"), "w") as f:
+            f.write(bus_conf(path) + "WSBridgeBusSize 2M\n")
+        a.graceful()
+        assert a.wait_log("bus size, file or layout changed", timeout=10), a.error_log()[-2000:]
+        deadline = time.time() + 10
+        new = old
+        while time.time() < deadline and new == old:
+            new = run(bus_of(a.port))
+            time.sleep(0.2)
+        assert new != old, "a new size must make a new bus"
+        assert a.wait_log(f"bus file {path}: a new bus {new} (a new file)", timeout=5), a.error_log()[-2000:]
+        assert "another server uses it" not in a.error_log(), a.error_log()[-2000:]
+        a.stop()
+        a.start()
+        assert run(bus_of(a.port)) == new, a.error_log()[-2000:]
+    finally:
+        a.stop()
+
+
 def test_config_errors_are_precise():
     ok, out = configtest("WSBridgeBusFile /nonexistent-dir/chat.bus\n")
     assert not ok and "WSBridgeBusFile: '/nonexistent-dir/chat.bus' must name a file in an existing directory" in out, out
