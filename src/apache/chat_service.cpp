@@ -146,7 +146,6 @@ bool ChatService::setup_bus(server_rec* s, apr_pool_t* process_pool, apr_pool_t*
   mapping->requested = want;
   mapping->fd = fd;
   mapping->path = file ? apr_pstrdup(process_pool, file) : nullptr;
-  mapping->owner = getpid();
   bus_ = std::move(shm);
   active_bus_.store(bus_.get());
   return true;

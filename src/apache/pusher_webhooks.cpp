@@ -50,9 +50,10 @@ std::unique_ptr<WebhookDispatcher> start_pusher_webhooks(server_rec* main) {
   // configuration (config.cpp); the system's store is made here, once.
   std::shared_ptr<const TlsClientContext> system_cas;
   auto trust_for = [&](const char* ca, std::string* why) -> std::shared_ptr<const TlsClientContext> {
-    if (ca) {
-      if (auto loaded = loaded_webhook_ca(ca)) return loaded;
-      return TlsClientContext::create(ca, why);
+    if (ca) {  // loaded with the configuration; a file that did not load stopped the start
+      std::shared_ptr<const TlsClientContext> loaded = loaded_webhook_ca(ca);
+      if (!loaded) *why = std::string("WSBridgePusherWebhookCA ") + ca + " was not loaded";
+      return loaded;
     }
     if (!system_cas) system_cas = TlsClientContext::create("", why);
     return system_cas;

@@ -73,7 +73,7 @@ std::shared_ptr<TlsClientContext> TlsClientContext::create(const std::string& ca
     SSL_CTX_free(ctx);
     return nullptr;
   }
-  return std::shared_ptr<TlsClientContext>(new TlsClientContext(ctx, ca_file));
+  return std::shared_ptr<TlsClientContext>(new TlsClientContext(ctx));
 }
 
 TlsClientContext::~TlsClientContext() { SSL_CTX_free(ctx_); }

@@ -33,12 +33,10 @@ class TlsClientContext {
   TlsClientContext(const TlsClientContext&) = delete;
   TlsClientContext& operator=(const TlsClientContext&) = delete;
   SSL_CTX* ctx() const { return ctx_; }
-  const std::string& ca_file() const { return ca_file_; }
 
  private:
-  TlsClientContext(SSL_CTX* ctx, std::string ca_file) : ctx_(ctx), ca_file_(std::move(ca_file)) {}
+  explicit TlsClientContext(SSL_CTX* ctx) : ctx_(ctx) {}
   SSL_CTX* ctx_;
-  std::string ca_file_;
 };
 
 // One TLS client session over a connected non-blocking socket, every step

@@ -153,11 +153,14 @@ int init_writer_mutex(pthread_mutex_t* mu) {
   return rc;
 }
 
-// Is this mapping a bus of this layout with this ring and mapping size?
-bool is_bus(const void* base, size_t mapping, uint64_t capacity) {
+// Is this mapping of `bytes` a complete bus of this layout? (attach() and
+// open_file() ask the same question.)
+bool is_bus(const void* base, size_t bytes) {
+  if (base == nullptr || bytes < kHeaderSize) return false;
   const auto* h = static_cast<const ShmBusHeader*>(base);
   return h->magic == kMagic && h->version == kVersion && h->header_size == kHeaderSize &&
-         h->mapping_size == mapping && h->capacity == capacity && h->bus_id != 0;
+         h->mapping_size == bytes && h->capacity >= ShmBus::kMinCapacity && h->capacity % 8 == 0 &&
+         h->capacity <= bytes - kHeaderSize && h->bus_id != 0;
 }
 
 }  // namespace
@@ -231,7 +234,7 @@ std::unique_ptr<ShmBus> ShmBus::open_file(const std::string& path, size_t bytes,
     base = ::mmap(nullptr, mapping, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED) return fail(std::string("mmap: ") + std::strerror(errno));
     auto* h = static_cast<ShmBusHeader*>(base);
-    if (!is_bus(base, mapping, capacity)) {
+    if (!is_bus(base, mapping) || h->capacity != capacity) {
       *why_new = "it does not hold a bus of this layout";
     } else if (h->closed_cleanly.load(std::memory_order_acquire) != 1) {
       *why_new = "it was not closed cleanly (the server crashed or its parent was killed)";
@@ -287,13 +290,7 @@ void ShmBus::close_file(void* base, size_t bytes, int fd) {
 }
 
 std::unique_ptr<ShmBus> ShmBus::attach(void* base, size_t bytes) {
-  if (base == nullptr || bytes < kHeaderSize) return nullptr;
-  const auto* header = static_cast<const ShmBusHeader*>(base);
-  if (header->magic != kMagic || header->version != kVersion ||
-      header->header_size != kHeaderSize || header->mapping_size != bytes ||
-      header->capacity < kMinCapacity || header->capacity % 8 != 0 ||
-      header->capacity > bytes - kHeaderSize || header->bus_id == 0)
-    return nullptr;
+  if (!is_bus(base, bytes)) return nullptr;
   return std::make_unique<ShmBus>(Key{}, base, bytes);
 }
 
